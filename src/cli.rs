@@ -1,0 +1,250 @@
+//! One-off admin commands and `serve` (twelve-factor admin processes).
+
+use crate::app;
+use crate::config::{Config, LogFormat};
+use crate::store::{Store, StoreError};
+use crate::web::auth::hash_password;
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use std::io::BufRead;
+
+#[derive(Parser)]
+#[command(
+    name = "snag",
+    version,
+    about = "Self-hosted, Sentry-compatible error tracking"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server (ingest, dashboard, API).
+    Serve,
+    /// Apply database migrations (idempotent).
+    Migrate {
+        /// Only report pending migrations; exit 1 if any.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Create a dashboard user.
+    Createuser(CreateUser),
+    /// Manage projects.
+    #[command(subcommand)]
+    Project(ProjectCommand),
+    /// Validate configuration and database connectivity.
+    Check,
+    /// Create the demo admin and project if missing, then print the login and DSN.
+    Demo {
+        #[arg(long, default_value = "admin@example.com")]
+        email: String,
+        #[arg(long, default_value = "admin")]
+        password: String,
+    },
+}
+
+#[derive(Args)]
+struct CreateUser {
+    #[arg(long)]
+    email: String,
+    #[arg(
+        long,
+        required_unless_present = "password_stdin",
+        conflicts_with = "password_stdin"
+    )]
+    password: Option<String>,
+    /// Read the password from the first line of standard input.
+    #[arg(long)]
+    password_stdin: bool,
+    #[arg(long)]
+    admin: bool,
+}
+
+#[derive(Subcommand)]
+enum ProjectCommand {
+    /// Create a project; its DSN is the last line printed.
+    Create {
+        name: String,
+        #[arg(long)]
+        platform: Option<String>,
+    },
+    /// One line per project: <org-slug> <project-slug> <project-id> <dsn>.
+    List,
+}
+
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SNAG_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| "info,sqlx=warn".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stdout);
+    match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init(),
+        LogFormat::Pretty => builder.init(),
+    }
+}
+
+async fn connect(config: &Config) -> anyhow::Result<Store> {
+    Store::connect(&config.database_url, config.db_max_connections)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot connect to the database: {e}"))
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::from_env().context("configuration")?;
+    match cli.command {
+        Command::Serve => serve(config).await,
+        Command::Migrate { check } => {
+            let store = connect(&config).await?;
+            let pending = store.pending_migrations().await?;
+            if check {
+                if pending.is_empty() {
+                    println!("database is up to date");
+                    return Ok(());
+                }
+                bail!("pending migrations: {}", pending.join(", "));
+            }
+            store.migrate().await?;
+            println!(
+                "applied {} migration(s); database is up to date",
+                pending.len()
+            );
+            Ok(())
+        }
+        Command::Createuser(args) => {
+            let password = match (args.password, args.password_stdin) {
+                (Some(p), _) => p,
+                (None, _) => {
+                    let mut line = String::new();
+                    std::io::stdin()
+                        .lock()
+                        .read_line(&mut line)
+                        .context("reading the password from stdin")?;
+                    line.trim_end_matches(['\r', '\n']).to_string()
+                }
+            };
+            if password.is_empty() {
+                bail!("the password must not be empty");
+            }
+            if !args.email.contains('@') {
+                bail!("{:?} is not an email address", args.email);
+            }
+            let store = connect(&config).await?;
+            let hash = hash_password(&password)?;
+            let id = store
+                .create_user(args.email.trim(), &hash, args.admin)
+                .await?;
+            println!(
+                "created user {} (id {id}{})",
+                args.email.trim(),
+                if args.admin { ", admin" } else { "" }
+            );
+            Ok(())
+        }
+        Command::Project(ProjectCommand::Create { name, platform }) => {
+            let store = connect(&config).await?;
+            let (project, key) = store.create_project(&name, platform.as_deref()).await?;
+            println!(
+                "created project {}/{} (id {})",
+                project.organization_slug, project.slug, project.id
+            );
+            println!("{}", config.dsn(&key.public_key, project.id));
+            Ok(())
+        }
+        Command::Project(ProjectCommand::List) => {
+            let store = connect(&config).await?;
+            let keys = store.primary_keys().await?;
+            for p in store.list_projects().await? {
+                let dsn = keys
+                    .iter()
+                    .find(|k| k.project_id == p.id)
+                    .map(|k| config.dsn(&k.public_key, p.id))
+                    .unwrap_or_else(|| "-".into());
+                println!("{} {} {} {dsn}", p.organization_slug, p.slug, p.id);
+            }
+            Ok(())
+        }
+        Command::Check => {
+            config.signing_key().context("configuration")?;
+            crate::ingest::limits::Limits::from_env()
+                .map_err(|e| anyhow::anyhow!("limits: {e}"))?;
+            let store = connect(&config).await?;
+            store.ping().await?;
+            let pending = store.pending_migrations().await?;
+            if !pending.is_empty() {
+                bail!(
+                    "database reachable but {} migration(s) pending; run `snag migrate`",
+                    pending.len()
+                );
+            }
+            println!("ok: configuration valid, database reachable, schema up to date");
+            Ok(())
+        }
+        Command::Demo { email, password } => {
+            let store = connect(&config).await?;
+            store.migrate().await?;
+            match store
+                .create_user(&email, &hash_password(&password)?, true)
+                .await
+            {
+                Ok(_) | Err(StoreError::Conflict(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+            store
+                .set_password(&email, &hash_password(&password)?)
+                .await?;
+            let projects = store.list_projects().await?;
+            let project_id = match projects.iter().find(|p| p.slug == "demo") {
+                Some(p) => p.id,
+                None => store.create_project("demo", Some("python")).await?.0.id,
+            };
+            let key = store
+                .project_keys(project_id)
+                .await?
+                .into_iter()
+                .find(|k| k.is_active)
+                .ok_or_else(|| anyhow::anyhow!("the demo project has no active key"))?;
+            println!("Dashboard: {}/", config.base_url);
+            println!("Login:     {email} / {password}");
+            println!("DSN:       {}", config.dsn(&key.public_key, project_id));
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    init_logging(config.log_format);
+    if config.secret_key.is_none() && !config.dev_mode {
+        bail!("SNAG_SECRET_KEY is not set (set it, or SNAG_DEV=1 for local development)");
+    }
+    let store = connect(&config).await?;
+    let pending = store.pending_migrations().await?;
+    if !pending.is_empty() {
+        bail!(
+            "{} migration(s) pending; run `snag migrate` first",
+            pending.len()
+        );
+    }
+    let listener =
+        app::bind(config.bind).with_context(|| format!("cannot listen on {}", config.bind))?;
+    let grace = config.shutdown_grace;
+    let mut server = app::start(config, store, listener).await?;
+    tracing::info!(addr = %server.addr, base_url = %server.state.config.base_url, "listening");
+    crate::ops::shutdown_signal().await;
+    server.trigger_shutdown();
+    match tokio::time::timeout(grace, server.wait()).await {
+        Ok(result) => result.context("server error")?,
+        Err(_) => tracing::warn!(
+            grace_secs = grace.as_secs(),
+            "in-flight requests did not finish in time"
+        ),
+    }
+    Ok(())
+}

@@ -1,0 +1,220 @@
+//! Typed configuration, read once from the environment (twelve-factor).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0} is not set")]
+    Missing(&'static str),
+    #[error("{name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub bind: SocketAddr,
+    /// Public URL, no trailing slash; DSNs and links are built from it.
+    pub base_url: String,
+    pub secret_key: Option<String>,
+    pub dev_mode: bool,
+    pub log_format: LogFormat,
+    pub db_max_connections: u32,
+    /// How many accepted-but-uncommitted events may wait for the writer
+    /// before ingest answers 503.
+    pub pipeline_queue: usize,
+    pub pipeline_batch: usize,
+    pub shutdown_grace: Duration,
+    pub session_ttl: Duration,
+}
+
+/// Reads a variable, treating an empty value as unset (shell scripts often
+/// export `VAR=` to mean "default").
+pub fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn parse_num<T: std::str::FromStr>(name: &'static str, default: T) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    match env_var(name) {
+        None => Ok(default),
+        Some(v) => v.trim().parse().map_err(|e: T::Err| ConfigError::Invalid {
+            name,
+            reason: format!("{v:?}: {e}"),
+        }),
+    }
+}
+
+fn parse_bool(name: &'static str) -> Result<bool, ConfigError> {
+    match env_var(name)
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None | Some("0" | "false" | "no" | "off") => Ok(false),
+        Some("1" | "true" | "yes" | "on") => Ok(true),
+        Some(other) => Err(ConfigError::Invalid {
+            name,
+            reason: format!("{other:?} is not a boolean (use 1 or 0)"),
+        }),
+    }
+}
+
+impl Config {
+    /// Defaults for everything but the database; what `from_env` starts from
+    /// and what tests use.
+    pub fn defaults(database_url: String) -> Self {
+        let bind: SocketAddr = ([127, 0, 0, 1], 9000).into();
+        Config {
+            database_url,
+            bind,
+            base_url: default_base_url(bind),
+            secret_key: None,
+            dev_mode: false,
+            log_format: LogFormat::Json,
+            db_max_connections: 16,
+            pipeline_queue: 10_000,
+            pipeline_batch: 500,
+            shutdown_grace: Duration::from_secs(25),
+            session_ttl: Duration::from_secs(14 * 24 * 3600),
+        }
+    }
+
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let database_url = env_var("DATABASE_URL").ok_or(ConfigError::Missing("DATABASE_URL"))?;
+        let bind_text = env_var("SNAG_BIND").unwrap_or_else(|| "127.0.0.1:9000".into());
+        let bind: SocketAddr = bind_text.parse().map_err(|e| ConfigError::Invalid {
+            name: "SNAG_BIND",
+            reason: format!("{bind_text:?}: {e}"),
+        })?;
+        let base_url = match env_var("SNAG_BASE_URL") {
+            Some(url) => normalize_base_url(&url)?,
+            None => default_base_url(bind),
+        };
+        let log_format = match env_var("SNAG_LOG_FORMAT").as_deref() {
+            None | Some("json") => LogFormat::Json,
+            Some("pretty") => LogFormat::Pretty,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "SNAG_LOG_FORMAT",
+                    reason: format!("{other:?} (expected json or pretty)"),
+                });
+            }
+        };
+        let secret_key = env_var("SNAG_SECRET_KEY");
+        if let Some(key) = &secret_key
+            && key.len() < 16
+        {
+            return Err(ConfigError::Invalid {
+                name: "SNAG_SECRET_KEY",
+                reason: "must be at least 16 characters".into(),
+            });
+        }
+        Ok(Config {
+            database_url,
+            bind,
+            base_url,
+            secret_key,
+            dev_mode: parse_bool("SNAG_DEV")?,
+            log_format,
+            db_max_connections: parse_num("SNAG_DB_MAX_CONNECTIONS", 16)?,
+            pipeline_queue: parse_num("SNAG_PIPELINE_QUEUE", 10_000)?,
+            pipeline_batch: parse_num("SNAG_PIPELINE_BATCH", 500)?,
+            shutdown_grace: Duration::from_secs(parse_num("SNAG_SHUTDOWN_GRACE_SECS", 25)?),
+            session_ttl: Duration::from_secs(
+                3600 * parse_num::<u64>("SNAG_SESSION_HOURS", 24 * 14)?,
+            ),
+        })
+    }
+
+    /// The key that signs sessions and CSRF tokens. In dev mode without a
+    /// configured key, a per-process random key is used, which only means
+    /// logins do not survive a restart.
+    pub fn signing_key(&self) -> Result<Vec<u8>, ConfigError> {
+        match (&self.secret_key, self.dev_mode) {
+            (Some(key), _) => Ok(key.as_bytes().to_vec()),
+            (None, true) => Ok(uuid::Uuid::new_v4().as_bytes().to_vec()),
+            (None, false) => Err(ConfigError::Missing("SNAG_SECRET_KEY")),
+        }
+    }
+
+    pub fn secure_cookies(&self) -> bool {
+        self.base_url.starts_with("https://")
+    }
+
+    /// The DSN an SDK uses to reach `project_id` with `public_key`.
+    pub fn dsn(&self, public_key: &str, project_id: i64) -> String {
+        dsn_for(&self.base_url, public_key, project_id)
+    }
+}
+
+pub fn dsn_for(base_url: &str, public_key: &str, project_id: i64) -> String {
+    let (scheme, rest) = base_url.split_once("://").unwrap_or(("http", base_url));
+    format!("{scheme}://{public_key}@{rest}/{project_id}")
+}
+
+fn normalize_base_url(url: &str) -> Result<String, ConfigError> {
+    let url = url.trim().trim_end_matches('/');
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(ConfigError::Invalid {
+            name: "SNAG_BASE_URL",
+            reason: format!("{url:?} must start with http:// or https://"),
+        });
+    }
+    Ok(url.to_string())
+}
+
+fn default_base_url(bind: SocketAddr) -> String {
+    let host = if bind.ip().is_unspecified() {
+        "127.0.0.1".to_string()
+    } else if bind.is_ipv6() {
+        format!("[{}]", bind.ip())
+    } else {
+        bind.ip().to_string()
+    };
+    format!("http://{host}:{}", bind.port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dsn_keeps_path_prefix() {
+        assert_eq!(
+            dsn_for("https://errors.example.com/snag", "abc", 7),
+            "https://abc@errors.example.com/snag/7"
+        );
+        assert_eq!(
+            dsn_for("http://127.0.0.1:9000", "k", 1),
+            "http://k@127.0.0.1:9000/1"
+        );
+    }
+
+    #[test]
+    fn default_base_url_from_bind() {
+        assert_eq!(
+            default_base_url("0.0.0.0:80".parse().unwrap()),
+            "http://127.0.0.1:80"
+        );
+        assert_eq!(
+            default_base_url("[::1]:9000".parse().unwrap()),
+            "http://[::1]:9000"
+        );
+    }
+
+    #[test]
+    fn base_url_requires_scheme() {
+        assert!(normalize_base_url("example.com").is_err());
+        assert_eq!(normalize_base_url("https://x.io/").unwrap(), "https://x.io");
+    }
+}

@@ -1,0 +1,113 @@
+//! Health, readiness, metrics, request accounting and shutdown signals.
+
+pub mod metrics;
+
+use crate::app::AppState;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::time::Instant;
+
+pub async fn healthz() -> impl IntoResponse {
+    (
+        StatusCode::OK,
+        [(header::CACHE_CONTROL, "no-store")],
+        "ok\n",
+    )
+}
+
+pub async fn readyz(State(app): State<AppState>) -> Response {
+    if app.shutting_down() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
+    }
+    match tokio::time::timeout(std::time::Duration::from_secs(2), app.store.ping()).await {
+        Ok(Ok(())) => (
+            StatusCode::OK,
+            [(header::CACHE_CONTROL, "no-store")],
+            "ready\n",
+        )
+            .into_response(),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n").into_response()
+        }
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database timeout\n").into_response(),
+    }
+}
+
+pub async fn metrics(State(app): State<AppState>) -> Response {
+    let pool = app.store.pool();
+    let gauges = [
+        (
+            "snag_pipeline_queue_depth",
+            "Requests waiting for the writer.",
+            app.pipeline.queue_depth() as f64,
+        ),
+        (
+            "snag_db_pool_connections",
+            "Open database connections.",
+            f64::from(pool.size()),
+        ),
+        (
+            "snag_db_pool_idle",
+            "Idle database connections.",
+            pool.num_idle() as f64,
+        ),
+    ];
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        app.metrics.render(&gauges),
+    )
+        .into_response()
+}
+
+/// Counts every request by its route template (not the raw path, which
+/// would explode label cardinality) and logs it.
+pub async fn track(State(app): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let response = next.run(req).await;
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    app.metrics
+        .observe_request(method.as_str(), &route, status, elapsed);
+    tracing::info!(
+        method = %method,
+        route = %route,
+        status,
+        duration_ms = elapsed.as_secs_f64() * 1000.0,
+        "request"
+    );
+    response
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,182 @@
+//! Durable group-commit writer. Handlers submit the items of one request
+//! and wait; the writer commits many requests per transaction and only then
+//! releases their responses, so an acknowledged event is always on disk.
+
+pub mod process;
+
+use crate::ops::metrics::Metrics;
+use crate::store::Store;
+use crate::store::write::{NewItem, WriteOutcome};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, mpsc, oneshot};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("the write queue is full; retry later")]
+    Overloaded,
+    #[error("the server is shutting down")]
+    Closed,
+    #[error("could not store the data: {0}")]
+    Write(String),
+}
+
+type Ack = oneshot::Sender<Result<Vec<WriteOutcome>, PipelineError>>;
+
+struct Job {
+    items: Vec<NewItem>,
+    ack: Ack,
+}
+
+#[derive(Clone)]
+pub struct Pipeline {
+    queue: mpsc::Sender<Job>,
+    /// Woken after a commit that created or regressed an issue.
+    pub alerts_wakeup: Arc<Notify>,
+}
+
+pub struct PipelineHandle {
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl PipelineHandle {
+    /// Stops accepting new jobs, writes everything already queued, and waits
+    /// for the writer to finish.
+    pub async fn drain(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
+
+impl Pipeline {
+    pub fn start(
+        store: Store,
+        metrics: Arc<Metrics>,
+        queue_capacity: usize,
+        batch_max: usize,
+    ) -> (Self, PipelineHandle) {
+        let (queue, rx) = mpsc::channel(queue_capacity.max(1));
+        let (stop, stop_rx) = oneshot::channel();
+        let alerts_wakeup = Arc::new(Notify::new());
+        let writer = Writer {
+            store,
+            metrics,
+            batch_max: batch_max.max(1),
+            alerts_wakeup: alerts_wakeup.clone(),
+        };
+        let task = tokio::spawn(writer.run(rx, stop_rx));
+        (
+            Self {
+                queue,
+                alerts_wakeup,
+            },
+            PipelineHandle { stop, task },
+        )
+    }
+
+    /// Queues items for the next commit and waits until they are durable.
+    pub async fn submit(&self, items: Vec<NewItem>) -> Result<Vec<WriteOutcome>, PipelineError> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (ack, done) = oneshot::channel();
+        self.queue
+            .try_send(Job { items, ack })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => PipelineError::Overloaded,
+                mpsc::error::TrySendError::Closed(_) => PipelineError::Closed,
+            })?;
+        done.await.unwrap_or(Err(PipelineError::Closed))
+    }
+
+    pub fn queue_depth(&self) -> usize {
+        self.queue.max_capacity() - self.queue.capacity()
+    }
+}
+
+struct Writer {
+    store: Store,
+    metrics: Arc<Metrics>,
+    batch_max: usize,
+    alerts_wakeup: Arc<Notify>,
+}
+
+impl Writer {
+    async fn run(self, mut rx: mpsc::Receiver<Job>, mut stop: oneshot::Receiver<()>) {
+        let mut batch = Vec::with_capacity(self.batch_max);
+        loop {
+            let first = tokio::select! {
+                job = rx.recv() => job,
+                _ = &mut stop => {
+                    // Refuse new jobs but keep what is already queued.
+                    rx.close();
+                    rx.recv().await
+                }
+            };
+            let Some(first) = first else { break };
+            batch.push(first);
+            while batch.len() < self.batch_max {
+                match rx.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            self.commit(std::mem::take(&mut batch)).await;
+        }
+    }
+
+    async fn commit(&self, jobs: Vec<Job>) {
+        let (items, acks): (Vec<_>, Vec<_>) = jobs.into_iter().map(|j| (j.items, j.ack)).unzip();
+        let started = std::time::Instant::now();
+        let mut attempt = 0;
+        let results = loop {
+            match self.store.write_batch(&items).await {
+                Ok(results) => break Ok(results),
+                // Connection-level failures are usually brief (failover,
+                // restart); the SDKs are waiting, so retry a little before
+                // giving up and letting them resend.
+                Err(e) if attempt < 3 => {
+                    attempt += 1;
+                    tracing::warn!(error = %e, attempt, "batch write failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+                }
+                Err(e) => break Err(e),
+            }
+        };
+        self.metrics.observe_batch(items.len(), started.elapsed());
+        match results {
+            Ok(results) => {
+                let mut wake_alerts = false;
+                for (result, ack) in results.into_iter().zip(acks) {
+                    if let Ok(outcomes) = &result {
+                        wake_alerts |= outcomes.iter().any(|o| {
+                            matches!(
+                                o,
+                                WriteOutcome::Event {
+                                    new_issue: true,
+                                    ..
+                                } | WriteOutcome::Event {
+                                    regression: true,
+                                    ..
+                                }
+                            )
+                        });
+                    } else if let Err(e) = &result {
+                        tracing::error!(error = %e, "item rejected by the database");
+                    }
+                    let _ = ack.send(result.map_err(PipelineError::Write));
+                }
+                if wake_alerts {
+                    self.alerts_wakeup.notify_one();
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, jobs = acks.len(), "batch write failed; responding 503");
+                for ack in acks {
+                    let _ = ack.send(Err(PipelineError::Write(e.to_string())));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! From a raw payload to a row ready for the writer: normalise, group,
+//! title. Pure CPU work, run on the request's task so it scales with cores.
+
+use crate::event::{self, EventError, NormalizeContext};
+use crate::grouping::{self, FingerprintRules, GroupingConfig};
+use crate::store::KeyInfo;
+use crate::store::write::NewEvent;
+use serde_json::{Value, json};
+
+/// A project's ingest settings with its fingerprint rules parsed once.
+#[derive(Debug)]
+pub struct ProjectContext {
+    pub info: KeyInfo,
+    pub rules: FingerprintRules,
+    pub grouping: GroupingConfig,
+}
+
+impl ProjectContext {
+    pub fn new(info: KeyInfo) -> Self {
+        // Rules were validated when saved; a rule set that no longer parses
+        // (older syntax) must not stop ingest, so it degrades to none.
+        let rules = FingerprintRules::parse(&info.fingerprint_rules).unwrap_or_else(|e| {
+            tracing::warn!(project_id = info.project_id, error = %e, "ignoring unparsable fingerprint rules");
+            FingerprintRules::default()
+        });
+        let grouping = GroupingConfig::by_id(&info.grouping_config).unwrap_or_default();
+        Self {
+            info,
+            rules,
+            grouping,
+        }
+    }
+
+    pub fn scrub_config(&self) -> Option<event::ScrubConfig> {
+        self.info.scrub_data.then(|| event::ScrubConfig {
+            scrub_ip: self.info.scrub_ip,
+            ..event::ScrubConfig::default()
+        })
+    }
+}
+
+pub fn build_event(
+    project: &ProjectContext,
+    raw: Value,
+    ctx: &NormalizeContext,
+) -> Result<NewEvent, EventError> {
+    let normalized = event::normalize(raw, ctx)?;
+    let mut data = normalized.data;
+    let summary = normalized.summary;
+    strip_nul(&mut data);
+
+    let is_transaction = summary.event_type == "transaction";
+    let (hashes, title, culprit, metadata, grouping_info) = if is_transaction {
+        let name = summary
+            .transaction
+            .clone()
+            .unwrap_or_else(|| "<unlabeled transaction>".into());
+        (Vec::new(), name.clone(), name, json!({}), None)
+    } else {
+        let result = grouping::compute(&data, &project.rules, &project.grouping);
+        let info = json!({
+            "config": project.grouping.id(),
+            "hashes": result.hashes,
+            "variants": result.variants,
+            "matched_rule": result.matched_rule,
+            "fingerprint_kind": result.fingerprint_kind,
+        });
+        let metadata = serde_json::to_value(&result.metadata).unwrap_or_else(|_| json!({}));
+        (
+            result.hashes,
+            result.title,
+            result.culprit,
+            metadata,
+            Some(info),
+        )
+    };
+    if let Some(obj) = data.as_object_mut() {
+        obj.insert("title".into(), Value::String(title.clone()));
+        obj.insert("culprit".into(), Value::String(culprit.clone()));
+        obj.insert("metadata".into(), metadata.clone());
+    }
+
+    Ok(NewEvent {
+        project_id: project.info.project_id,
+        event_id: summary.event_id,
+        event_type: summary.event_type,
+        timestamp: summary.timestamp,
+        received: summary.received,
+        level: summary.level.as_str().to_string(),
+        platform: summary.platform,
+        release: summary.release,
+        environment: summary.environment,
+        transaction: summary.transaction,
+        message: summary.message,
+        title,
+        culprit,
+        metadata,
+        user_key: summary.user_key,
+        tags: summary.tags,
+        data,
+        grouping: grouping_info,
+        hashes,
+    })
+}
+
+/// PostgreSQL's JSONB rejects U+0000 inside strings; SDKs do send it (binary
+/// data in messages), so it is replaced rather than failing the event.
+pub fn strip_nul(value: &mut Value) {
+    match value {
+        Value::String(s) if s.contains('\0') => *s = s.replace('\0', "\u{FFFD}"),
+        Value::Array(items) => items.iter_mut().for_each(strip_nul),
+        Value::Object(map) => {
+            if map.keys().any(|k| k.contains('\0')) {
+                let entries: Vec<_> = std::mem::take(map).into_iter().collect();
+                for (k, v) in entries {
+                    map.insert(k.replace('\0', "\u{FFFD}"), v);
+                }
+            }
+            map.values_mut().for_each(strip_nul);
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strip_nul;
+    use serde_json::json;
+
+    #[test]
+    fn nul_bytes_are_replaced_everywhere() {
+        let mut v = json!({"a\u{0}": ["x\u{0}y", {"k": "\u{0}"}], "n": 1});
+        strip_nul(&mut v);
+        assert_eq!(
+            v,
+            json!({"a\u{FFFD}": ["x\u{FFFD}y", {"k": "\u{FFFD}"}], "n": 1})
+        );
+    }
+}

@@ -1,0 +1,201 @@
+use super::{Result, Store, StoreError};
+use chrono::{DateTime, Utc};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct IssueRow {
+    pub id: i64,
+    pub project_id: i64,
+    pub short_id: i64,
+    pub title: String,
+    pub culprit: String,
+    pub event_type: String,
+    pub metadata: serde_json::Value,
+    pub level: String,
+    pub platform: String,
+    pub status: String,
+    pub substatus: Option<String>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub assignee_id: Option<i64>,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    pub times_seen: i64,
+    pub user_count: i64,
+    pub first_release: Option<String>,
+    pub last_release: Option<String>,
+    pub last_event_id: Option<uuid::Uuid>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IssueStatus {
+    Unresolved,
+    Resolved,
+    Ignored,
+}
+
+impl IssueStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unresolved => "unresolved",
+            Self::Resolved => "resolved",
+            Self::Ignored => "ignored",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "unresolved" => Some(Self::Unresolved),
+            "resolved" => Some(Self::Resolved),
+            "ignored" | "muted" | "archived" => Some(Self::Ignored),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IssueSort {
+    #[default]
+    LastSeen,
+    FirstSeen,
+    TimesSeen,
+    Users,
+}
+
+impl IssueSort {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "date" | "last_seen" => Some(Self::LastSeen),
+            "new" | "first_seen" => Some(Self::FirstSeen),
+            "freq" | "times_seen" => Some(Self::TimesSeen),
+            "user" | "users" => Some(Self::Users),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::LastSeen => "date",
+            Self::FirstSeen => "new",
+            Self::TimesSeen => "freq",
+            Self::Users => "user",
+        }
+    }
+
+    fn order_by(self) -> &'static str {
+        match self {
+            Self::LastSeen => "last_seen DESC, id DESC",
+            Self::FirstSeen => "first_seen DESC, id DESC",
+            Self::TimesSeen => "times_seen DESC, id DESC",
+            Self::Users => "user_count DESC, id DESC",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct IssueFilter {
+    pub status: Option<IssueStatus>,
+    pub level: Option<String>,
+    /// Case-insensitive substring of title or culprit.
+    pub text: Option<String>,
+    pub sort: IssueSort,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+const ISSUE_COLUMNS: &str = "id, project_id, short_id, title, culprit, event_type, metadata, level,
+    platform, status, substatus, resolved_at, assignee_id, first_seen, last_seen, times_seen,
+    user_count, first_release, last_release, last_event_id";
+
+fn like_pattern(text: &str) -> String {
+    let escaped = text
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+impl Store {
+    pub async fn list_issues(
+        &self,
+        project_id: i64,
+        filter: &IssueFilter,
+    ) -> Result<Vec<IssueRow>> {
+        let sql = format!(
+            "SELECT {ISSUE_COLUMNS} FROM issue
+              WHERE project_id = $1
+                AND ($2::text IS NULL OR status = $2)
+                AND ($3::text IS NULL OR level = $3)
+                AND ($4::text IS NULL OR title ILIKE $4 OR culprit ILIKE $4)
+              ORDER BY {}
+              LIMIT $5 OFFSET $6",
+            filter.sort.order_by()
+        );
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(project_id)
+            .bind(filter.status.map(IssueStatus::as_str))
+            .bind(filter.level.as_deref())
+            .bind(filter.text.as_deref().map(like_pattern))
+            .bind(filter.limit.clamp(1, 1000))
+            .bind(filter.offset.max(0))
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    pub async fn issue(&self, issue_id: i64) -> Result<Option<IssueRow>> {
+        let sql = format!("SELECT {ISSUE_COLUMNS} FROM issue WHERE id = $1");
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(issue_id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    pub async fn set_issue_status(
+        &self,
+        issue_id: i64,
+        status: IssueStatus,
+        user_id: Option<i64>,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE issue SET status = $2,
+                    resolved_at = CASE WHEN $2 = 'resolved' THEN now() ELSE NULL END,
+                    substatus = CASE WHEN $2 = 'unresolved' THEN 'ongoing' ELSE NULL END
+              WHERE id = $1",
+        )
+        .bind(issue_id)
+        .bind(status.as_str())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query("INSERT INTO activity (issue_id, user_id, kind) VALUES ($1, $2, $3)")
+            .bind(issue_id)
+            .bind(user_id)
+            .bind(format!("set_{}", status.as_str()))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn delete_issue(&self, issue_id: i64) -> Result<()> {
+        let done = sqlx::query("DELETE FROM issue WHERE id = $1")
+            .bind(issue_id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    pub async fn issue_tags(&self, issue_id: i64) -> Result<Vec<(String, String, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT key, value, times_seen FROM issue_tag WHERE issue_id = $1
+              ORDER BY key, times_seen DESC, value LIMIT 500",
+        )
+        .bind(issue_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}

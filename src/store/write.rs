@@ -1,0 +1,520 @@
+//! The ingest write path: one transaction per batch (group commit), one
+//! savepoint per item so a single bad item cannot fail its neighbours.
+
+use super::{Result, Store};
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use serde_json::Value;
+use sqlx::{Postgres, Transaction};
+use uuid::Uuid;
+
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub project_id: i64,
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub timestamp: DateTime<Utc>,
+    pub received: DateTime<Utc>,
+    pub level: String,
+    pub platform: String,
+    pub release: Option<String>,
+    pub environment: Option<String>,
+    pub transaction: Option<String>,
+    pub message: Option<String>,
+    pub title: String,
+    pub culprit: String,
+    pub metadata: Value,
+    pub user_key: Option<String>,
+    pub tags: Vec<(String, String)>,
+    pub data: Value,
+    pub grouping: Option<Value>,
+    /// Grouping hashes, primary first. Empty for events that never form
+    /// issues (transactions).
+    pub hashes: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAttachment {
+    pub project_id: i64,
+    pub event_id: Uuid,
+    pub name: String,
+    pub content_type: Option<String>,
+    pub attachment_type: String,
+    pub data: Vec<u8>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUserReport {
+    pub project_id: i64,
+    pub event_id: Uuid,
+    pub name: String,
+    pub email: String,
+    pub comments: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SessionCounts {
+    pub total: i64,
+    pub errored: i64,
+    pub crashed: i64,
+    pub abnormal: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewSessions {
+    pub project_id: i64,
+    pub release: String,
+    pub environment: String,
+    pub started: DateTime<Utc>,
+    pub counts: SessionCounts,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewOutcome {
+    pub project_id: i64,
+    pub timestamp: DateTime<Utc>,
+    pub outcome: String,
+    pub reason: String,
+    pub category: String,
+    pub quantity: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewCheckIn {
+    pub project_id: i64,
+    pub check_in_id: Uuid,
+    pub monitor_slug: String,
+    pub status: String,
+    pub duration: Option<f64>,
+    pub environment: Option<String>,
+    pub monitor_config: Option<Value>,
+    pub received: DateTime<Utc>,
+}
+
+/// Everything ingest persists. Items from one request are written together.
+#[derive(Debug, Clone)]
+pub enum NewItem {
+    Event(Box<NewEvent>),
+    Attachment(NewAttachment),
+    UserReport(NewUserReport),
+    Sessions(NewSessions),
+    Outcome(NewOutcome),
+    CheckIn(NewCheckIn),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOutcome {
+    Event {
+        issue_id: Option<i64>,
+        new_issue: bool,
+        regression: bool,
+    },
+    /// The event id was already stored (an SDK retry); nothing changed.
+    DuplicateEvent,
+    Other,
+}
+
+fn hour_of(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.duration_trunc(TimeDelta::hours(1)).unwrap_or(t)
+}
+
+impl Store {
+    /// Writes a batch of requests' items in one transaction. Returns, per
+    /// request, either its outcomes or the error that rolled it back.
+    pub async fn write_batch(
+        &self,
+        batch: &[Vec<NewItem>],
+    ) -> Result<Vec<std::result::Result<Vec<WriteOutcome>, String>>> {
+        let mut tx = self.pool.begin().await?;
+        let mut results = Vec::with_capacity(batch.len());
+        for items in batch {
+            sqlx::query("SAVEPOINT item").execute(&mut *tx).await?;
+            match write_items(&mut tx, items).await {
+                Ok(outcomes) => {
+                    sqlx::query("RELEASE SAVEPOINT item")
+                        .execute(&mut *tx)
+                        .await?;
+                    results.push(Ok(outcomes));
+                }
+                Err(e) => {
+                    sqlx::query("ROLLBACK TO SAVEPOINT item")
+                        .execute(&mut *tx)
+                        .await?;
+                    results.push(Err(e.to_string()));
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(results)
+    }
+}
+
+async fn write_items(
+    tx: &mut Transaction<'static, Postgres>,
+    items: &[NewItem],
+) -> std::result::Result<Vec<WriteOutcome>, sqlx::Error> {
+    let mut outcomes = Vec::with_capacity(items.len());
+    for item in items {
+        let outcome = match item {
+            NewItem::Event(event) => write_event(tx, event).await?,
+            NewItem::Attachment(a) => {
+                sqlx::query(
+                    "INSERT INTO attachment (project_id, event_id, name, content_type, attachment_type, size, data)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(a.project_id)
+                .bind(a.event_id)
+                .bind(&a.name)
+                .bind(&a.content_type)
+                .bind(&a.attachment_type)
+                .bind(a.data.len() as i64)
+                .bind(&a.data)
+                .execute(&mut **tx)
+                .await?;
+                WriteOutcome::Other
+            }
+            NewItem::UserReport(r) => {
+                sqlx::query(
+                    "INSERT INTO user_report (project_id, event_id, name, email, comments)
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(r.project_id)
+                .bind(r.event_id)
+                .bind(&r.name)
+                .bind(&r.email)
+                .bind(&r.comments)
+                .execute(&mut **tx)
+                .await?;
+                WriteOutcome::Other
+            }
+            NewItem::Sessions(s) => {
+                sqlx::query(
+                    "INSERT INTO session_hourly (project_id, release, environment, hour, total, errored, crashed, abnormal)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                     ON CONFLICT (project_id, release, environment, hour) DO UPDATE SET
+                        total = session_hourly.total + EXCLUDED.total,
+                        errored = session_hourly.errored + EXCLUDED.errored,
+                        crashed = session_hourly.crashed + EXCLUDED.crashed,
+                        abnormal = session_hourly.abnormal + EXCLUDED.abnormal",
+                )
+                .bind(s.project_id)
+                .bind(&s.release)
+                .bind(&s.environment)
+                .bind(hour_of(s.started))
+                .bind(s.counts.total)
+                .bind(s.counts.errored)
+                .bind(s.counts.crashed)
+                .bind(s.counts.abnormal)
+                .execute(&mut **tx)
+                .await?;
+                WriteOutcome::Other
+            }
+            NewItem::Outcome(o) => {
+                sqlx::query(
+                    "INSERT INTO outcome_hourly (project_id, hour, outcome, reason, category, quantity)
+                     VALUES ($1, $2, $3, $4, $5, $6)
+                     ON CONFLICT (project_id, hour, outcome, reason, category)
+                     DO UPDATE SET quantity = outcome_hourly.quantity + EXCLUDED.quantity",
+                )
+                .bind(o.project_id)
+                .bind(hour_of(o.timestamp))
+                .bind(&o.outcome)
+                .bind(&o.reason)
+                .bind(&o.category)
+                .bind(o.quantity)
+                .execute(&mut **tx)
+                .await?;
+                WriteOutcome::Other
+            }
+            NewItem::CheckIn(c) => {
+                let monitor_id: i64 = sqlx::query_scalar(
+                    "INSERT INTO monitor (project_id, slug, last_status, last_check_in, config)
+                     VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (project_id, slug) DO UPDATE SET
+                        last_status = EXCLUDED.last_status,
+                        last_check_in = EXCLUDED.last_check_in,
+                        config = COALESCE(EXCLUDED.config, monitor.config)
+                     RETURNING id",
+                )
+                .bind(c.project_id)
+                .bind(&c.monitor_slug)
+                .bind(&c.status)
+                .bind(c.received)
+                .bind(&c.monitor_config)
+                .fetch_one(&mut **tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO monitor_check_in (monitor_id, check_in_id, status, duration, environment, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(monitor_id)
+                .bind(c.check_in_id)
+                .bind(&c.status)
+                .bind(c.duration)
+                .bind(&c.environment)
+                .bind(c.received)
+                .execute(&mut **tx)
+                .await?;
+                WriteOutcome::Other
+            }
+        };
+        outcomes.push(outcome);
+    }
+    Ok(outcomes)
+}
+
+async fn write_event(
+    tx: &mut Transaction<'static, Postgres>,
+    e: &NewEvent,
+) -> std::result::Result<WriteOutcome, sqlx::Error> {
+    let exists: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM event WHERE project_id = $1 AND event_id = $2)",
+    )
+    .bind(e.project_id)
+    .bind(e.event_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    if exists {
+        return Ok(WriteOutcome::DuplicateEvent);
+    }
+
+    let mut issue_id = None;
+    let mut new_issue = false;
+    let mut regression = false;
+    if !e.hashes.is_empty() {
+        let (id, created, regressed) = upsert_issue(tx, e).await?;
+        issue_id = Some(id);
+        new_issue = created;
+        regression = regressed;
+    }
+
+    let tags_json = Value::Array(
+        e.tags
+            .iter()
+            .map(|(k, v)| Value::Array(vec![Value::String(k.clone()), Value::String(v.clone())]))
+            .collect(),
+    );
+    sqlx::query(
+        "INSERT INTO event (event_id, project_id, issue_id, event_type, \"timestamp\", received_at, level,
+                            platform, release, environment, transaction, message, title, user_key, tags,
+                            data, grouping)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+    )
+    .bind(e.event_id)
+    .bind(e.project_id)
+    .bind(issue_id)
+    .bind(&e.event_type)
+    .bind(e.timestamp)
+    .bind(e.received)
+    .bind(&e.level)
+    .bind(&e.platform)
+    .bind(&e.release)
+    .bind(&e.environment)
+    .bind(&e.transaction)
+    .bind(&e.message)
+    .bind(&e.title)
+    .bind(&e.user_key)
+    .bind(tags_json)
+    .bind(&e.data)
+    .bind(&e.grouping)
+    .execute(&mut **tx)
+    .await?;
+
+    if let Some(release) = &e.release {
+        sqlx::query(
+            "INSERT INTO release (project_id, version) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(e.project_id)
+        .bind(release)
+        .execute(&mut **tx)
+        .await?;
+    }
+
+    if let Some(issue_id) = issue_id {
+        record_issue_facets(tx, issue_id, e).await?;
+        if new_issue || regression {
+            sqlx::query(
+                "INSERT INTO alert_outbox (project_id, issue_id, kind) VALUES ($1, $2, $3)",
+            )
+            .bind(e.project_id)
+            .bind(issue_id)
+            .bind(if new_issue { "new_issue" } else { "regression" })
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    Ok(WriteOutcome::Event {
+        issue_id,
+        new_issue,
+        regression,
+    })
+}
+
+/// Finds the issue owning any of the event's hashes (primary hash wins) or
+/// creates one. Returns (issue id, created, regressed).
+async fn upsert_issue(
+    tx: &mut Transaction<'static, Postgres>,
+    e: &NewEvent,
+) -> std::result::Result<(i64, bool, bool), sqlx::Error> {
+    let found: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT hash, issue_id FROM issue_hash WHERE project_id = $1 AND hash = ANY($2)",
+    )
+    .bind(e.project_id)
+    .bind(&e.hashes)
+    .fetch_all(&mut **tx)
+    .await?;
+    let existing = e
+        .hashes
+        .iter()
+        .find_map(|h| found.iter().find(|(fh, _)| fh == h).map(|(_, id)| *id));
+
+    let (issue_id, created, regressed) = match existing {
+        Some(issue_id) => {
+            // A resolved issue that sees a new event regresses; an ignored
+            // issue whose snooze expired comes back as escalating.
+            let previous: Option<String> = sqlx::query_scalar(
+                "WITH old AS (SELECT id, status, ignored_until FROM issue WHERE id = $1 FOR UPDATE)
+                 UPDATE issue i SET
+                    times_seen = i.times_seen + 1,
+                    last_seen = GREATEST(i.last_seen, $2),
+                    level = $3,
+                    last_release = COALESCE($4, i.last_release),
+                    last_event_id = $5,
+                    status = CASE
+                        WHEN old.status = 'resolved' THEN 'unresolved'
+                        WHEN old.status = 'ignored' AND old.ignored_until IS NOT NULL AND old.ignored_until <= now()
+                            THEN 'unresolved'
+                        ELSE old.status END,
+                    substatus = CASE
+                        WHEN old.status = 'resolved' THEN 'regressed'
+                        WHEN old.status = 'ignored' AND old.ignored_until IS NOT NULL AND old.ignored_until <= now()
+                            THEN 'escalating'
+                        ELSE i.substatus END,
+                    resolved_at = CASE WHEN old.status = 'resolved' THEN NULL ELSE i.resolved_at END
+                   FROM old WHERE i.id = old.id
+                 RETURNING old.status",
+            )
+            .bind(issue_id)
+            .bind(e.timestamp.max(e.received))
+            .bind(&e.level)
+            .bind(&e.release)
+            .bind(e.event_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+            let regressed = previous.as_deref() == Some("resolved");
+            if regressed {
+                sqlx::query("INSERT INTO activity (issue_id, kind, data) VALUES ($1, 'set_regression', $2)")
+                    .bind(issue_id)
+                    .bind(serde_json::json!({ "event_id": e.event_id.simple().to_string(), "release": e.release }))
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            (issue_id, false, regressed)
+        }
+        None => {
+            let short_id: i64 = sqlx::query_scalar(
+                "INSERT INTO project_counter (project_id, next_short_id) VALUES ($1, 2)
+                 ON CONFLICT (project_id) DO UPDATE SET next_short_id = project_counter.next_short_id + 1
+                 RETURNING next_short_id - 1",
+            )
+            .bind(e.project_id)
+            .fetch_one(&mut **tx)
+            .await?;
+            let seen = e.timestamp.max(e.received);
+            let issue_id: i64 = sqlx::query_scalar(
+                "INSERT INTO issue (project_id, short_id, title, culprit, event_type, metadata, level, platform,
+                                    status, substatus, first_seen, last_seen, times_seen, first_release,
+                                    last_release, last_event_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'unresolved', 'new', $9, $9, 1, $10, $10, $11)
+                 RETURNING id",
+            )
+            .bind(e.project_id)
+            .bind(short_id)
+            .bind(&e.title)
+            .bind(&e.culprit)
+            .bind(&e.event_type)
+            .bind(&e.metadata)
+            .bind(&e.level)
+            .bind(&e.platform)
+            .bind(seen)
+            .bind(&e.release)
+            .bind(e.event_id)
+            .fetch_one(&mut **tx)
+            .await?;
+            sqlx::query("INSERT INTO activity (issue_id, kind) VALUES ($1, 'first_seen')")
+                .bind(issue_id)
+                .execute(&mut **tx)
+                .await?;
+            (issue_id, true, false)
+        }
+    };
+
+    // Secondary hashes join the issue so later events matching only them
+    // land here too.
+    sqlx::query(
+        "INSERT INTO issue_hash (project_id, hash, issue_id)
+         SELECT $1, h, $3 FROM UNNEST($2::text[]) AS h
+         ON CONFLICT (project_id, hash) DO NOTHING",
+    )
+    .bind(e.project_id)
+    .bind(&e.hashes)
+    .bind(issue_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok((issue_id, created, regressed))
+}
+
+async fn record_issue_facets(
+    tx: &mut Transaction<'static, Postgres>,
+    issue_id: i64,
+    e: &NewEvent,
+) -> std::result::Result<(), sqlx::Error> {
+    let seen = e.timestamp.max(e.received);
+    let mut keys = Vec::new();
+    let mut values = Vec::new();
+    for (k, v) in &e.tags {
+        // ON CONFLICT cannot touch one row twice in a statement.
+        if !keys.iter().zip(&values).any(|(ek, ev)| ek == k && ev == v) {
+            keys.push(k.clone());
+            values.push(v.clone());
+        }
+    }
+    if !keys.is_empty() {
+        sqlx::query(
+            "INSERT INTO issue_tag (issue_id, key, value, times_seen, first_seen, last_seen)
+             SELECT $1, k, v, 1, $4, $4 FROM UNNEST($2::text[], $3::text[]) AS t(k, v)
+             ON CONFLICT (issue_id, key, value) DO UPDATE SET
+                times_seen = issue_tag.times_seen + 1,
+                last_seen = GREATEST(issue_tag.last_seen, EXCLUDED.last_seen)",
+        )
+        .bind(issue_id)
+        .bind(&keys)
+        .bind(&values)
+        .bind(seen)
+        .execute(&mut **tx)
+        .await?;
+    }
+    sqlx::query(
+        "INSERT INTO issue_hourly (issue_id, hour, count) VALUES ($1, $2, 1)
+         ON CONFLICT (issue_id, hour) DO UPDATE SET count = issue_hourly.count + 1",
+    )
+    .bind(issue_id)
+    .bind(hour_of(e.received))
+    .execute(&mut **tx)
+    .await?;
+    if let Some(user_key) = &e.user_key {
+        let inserted = sqlx::query(
+            "INSERT INTO issue_user (issue_id, user_key) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(issue_id)
+        .bind(user_key)
+        .execute(&mut **tx)
+        .await?;
+        if inserted.rows_affected() == 1 {
+            sqlx::query("UPDATE issue SET user_count = user_count + 1 WHERE id = $1")
+                .bind(issue_id)
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    Ok(())
+}

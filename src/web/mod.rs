@@ -1,0 +1,419 @@
+//! The server-rendered dashboard: login, projects, issues, triage.
+
+pub mod auth;
+pub mod view;
+
+use crate::app::AppState;
+use crate::store::{IssueFilter, IssueRow, IssueSort, IssueStatus, ProjectRow, StoreError};
+use askama::Template;
+use auth::CurrentUser;
+use axum::Router;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/login", get(login_page).post(login))
+        .route("/logout", post(logout))
+        .route("/projects", get(projects))
+        .route("/projects/{project_id}/issues", get(issues))
+        .route("/issues/{issue_id}", get(issue))
+        .route("/issues/{issue_id}/status", post(set_status))
+        .route("/issues/{issue_id}/delete", post(delete_issue))
+        .route("/static/snag.css", get(stylesheet))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    #[error("page not found")]
+    NotFound,
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("the form expired; reload the page and try again")]
+    Csrf,
+    #[error("database error")]
+    Store(#[from] StoreError),
+    #[error("template error")]
+    Template(#[from] askama::Error),
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            WebError::NotFound | WebError::Store(StoreError::NotFound) => StatusCode::NOT_FOUND,
+            WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            WebError::Csrf => StatusCode::FORBIDDEN,
+            WebError::Store(_) | WebError::Template(_) => {
+                tracing::error!(error = ?self, "dashboard request failed");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        let page = ErrorPage {
+            status: status.as_u16(),
+            message: self.to_string(),
+        };
+        (
+            status,
+            Html(page.render().unwrap_or_else(|_| self.to_string())),
+        )
+            .into_response()
+    }
+}
+
+type WebResult<T = Response> = Result<T, WebError>;
+
+fn render(t: impl Template) -> WebResult {
+    Ok(Html(t.render()?).into_response())
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    status: u16,
+    message: String,
+}
+
+async fn stylesheet() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../templates/snag.css"),
+    )
+}
+
+async fn home(_user: CurrentUser) -> Redirect {
+    Redirect::to("/projects")
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    error: Option<String>,
+    next: String,
+    email: String,
+}
+
+#[derive(Deserialize)]
+struct NextQuery {
+    next: Option<String>,
+}
+
+/// Only same-site relative paths, so the login form cannot be used as an
+/// open redirect.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
+        _ => "/projects".into(),
+    }
+}
+
+async fn login_page(Query(q): Query<NextQuery>) -> WebResult {
+    render(LoginPage {
+        error: None,
+        next: safe_next(q.next.as_deref()),
+        email: String::new(),
+    })
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    email: String,
+    password: String,
+    next: Option<String>,
+}
+
+async fn login(State(app): State<AppState>, Form(form): Form<LoginForm>) -> WebResult {
+    let next = safe_next(form.next.as_deref());
+    let user = app.store.user_by_email(form.email.trim()).await?;
+    let password = form.password;
+    // Verify even for unknown users so response time does not reveal
+    // which emails exist.
+    let stored = user
+        .as_ref()
+        .map(|u| u.password_hash.clone())
+        .unwrap_or_else(dummy_hash);
+    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &stored))
+        .await
+        .unwrap_or(false);
+    let Some(user) = user.filter(|u| ok && u.is_active) else {
+        let page = LoginPage {
+            error: Some("Invalid email or password.".into()),
+            next,
+            email: form.email,
+        };
+        return Ok((StatusCode::UNAUTHORIZED, Html(page.render()?)).into_response());
+    };
+    let token = auth::new_session_token();
+    let ttl = app.config.session_ttl;
+    let expires =
+        Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(14));
+    app.store
+        .create_session(&auth::token_hash(&token), user.id, expires)
+        .await?;
+    let cookie = auth::session_cookie(&token, app.config.secure_cookies(), ttl.as_secs());
+    Ok(([(header::SET_COOKIE, cookie)], Redirect::to(&next)).into_response())
+}
+
+fn dummy_hash() -> String {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY
+        .get_or_init(|| auth::hash_password("not a real password").unwrap_or_default())
+        .clone()
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+async fn logout(
+    State(app): State<AppState>,
+    user: CurrentUser,
+    Form(form): Form<CsrfForm>,
+) -> WebResult {
+    if !user.check_csrf(&app.signing_key, &form.csrf) {
+        return Err(WebError::Csrf);
+    }
+    app.store.delete_session(&user.session_token_hash()).await?;
+    let cookie = auth::clear_session_cookie(app.config.secure_cookies());
+    Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/login")).into_response())
+}
+
+struct ProjectListItem {
+    project: ProjectRow,
+    dsn: String,
+    unresolved: usize,
+}
+
+#[derive(Template)]
+#[template(path = "projects.html")]
+struct ProjectsPage {
+    user: CurrentUser,
+    projects: Vec<ProjectListItem>,
+}
+
+async fn projects(State(app): State<AppState>, user: CurrentUser) -> WebResult {
+    let keys = app.store.primary_keys().await?;
+    let mut items = Vec::new();
+    for project in app.store.list_projects().await? {
+        let dsn = keys
+            .iter()
+            .find(|k| k.project_id == project.id)
+            .map(|k| app.config.dsn(&k.public_key, project.id))
+            .unwrap_or_default();
+        let filter = IssueFilter {
+            status: Some(IssueStatus::Unresolved),
+            limit: 1000,
+            ..Default::default()
+        };
+        let unresolved = app.store.list_issues(project.id, &filter).await?.len();
+        items.push(ProjectListItem {
+            project,
+            dsn,
+            unresolved,
+        });
+    }
+    render(ProjectsPage {
+        user,
+        projects: items,
+    })
+}
+
+#[derive(Deserialize, Default)]
+struct IssueQuery {
+    query: Option<String>,
+    status: Option<String>,
+    level: Option<String>,
+    sort: Option<String>,
+    page: Option<i64>,
+}
+
+struct IssueListItem {
+    issue: IssueRow,
+    last_seen: String,
+    first_seen: String,
+}
+
+#[derive(Template)]
+#[template(path = "issues.html")]
+struct IssuesPage {
+    user: CurrentUser,
+    project: ProjectRow,
+    issues: Vec<IssueListItem>,
+    query: String,
+    status: String,
+    level: String,
+    sort: String,
+    page: i64,
+    has_more: bool,
+}
+
+const PAGE_SIZE: i64 = 50;
+
+pub fn ago(t: DateTime<Utc>) -> String {
+    let secs = (Utc::now() - t).num_seconds().max(0);
+    match secs {
+        0..60 => format!("{secs}s ago"),
+        60..3600 => format!("{}m ago", secs / 60),
+        3600..86400 => format!("{}h ago", secs / 3600),
+        _ => format!("{}d ago", secs / 86400),
+    }
+}
+
+async fn issues(
+    State(app): State<AppState>,
+    user: CurrentUser,
+    Path(project_id): Path<i64>,
+    Query(q): Query<IssueQuery>,
+) -> WebResult {
+    let project = app
+        .store
+        .project(project_id)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let status_text = q.status.clone().unwrap_or_else(|| "unresolved".into());
+    let status = match status_text.as_str() {
+        "all" => None,
+        s => Some(
+            IssueStatus::parse(s)
+                .ok_or_else(|| WebError::BadRequest(format!("unknown status {s:?}")))?,
+        ),
+    };
+    let sort = match q.sort.as_deref() {
+        None | Some("") => IssueSort::default(),
+        Some(s) => IssueSort::parse(s)
+            .ok_or_else(|| WebError::BadRequest(format!("unknown sort {s:?}")))?,
+    };
+    let page = q.page.unwrap_or(1).max(1);
+    let query = q.query.clone().unwrap_or_default();
+    let level = q.level.clone().unwrap_or_default();
+    let filter = IssueFilter {
+        status,
+        level: Some(level.clone()).filter(|l| !l.is_empty()),
+        text: Some(query.trim().to_string()).filter(|t| !t.is_empty()),
+        sort,
+        limit: PAGE_SIZE + 1,
+        offset: (page - 1) * PAGE_SIZE,
+    };
+    let mut rows = app.store.list_issues(project_id, &filter).await?;
+    let has_more = rows.len() as i64 > PAGE_SIZE;
+    rows.truncate(PAGE_SIZE as usize);
+    let issues = rows
+        .into_iter()
+        .map(|issue| IssueListItem {
+            last_seen: ago(issue.last_seen),
+            first_seen: ago(issue.first_seen),
+            issue,
+        })
+        .collect();
+    render(IssuesPage {
+        user,
+        project,
+        issues,
+        query,
+        status: status_text,
+        level,
+        sort: sort.as_str().to_string(),
+        page,
+        has_more,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "issue.html")]
+struct IssuePage {
+    user: CurrentUser,
+    project: ProjectRow,
+    issue: IssueRow,
+    first_seen: String,
+    last_seen: String,
+    event: Option<view::EventView>,
+    tags: Vec<(String, String, i64)>,
+    events: Vec<(String, String, String)>,
+}
+
+async fn issue(
+    State(app): State<AppState>,
+    user: CurrentUser,
+    Path(issue_id): Path<i64>,
+) -> WebResult {
+    let issue = app.store.issue(issue_id).await?.ok_or(WebError::NotFound)?;
+    let project = app
+        .store
+        .project(issue.project_id)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let event = app
+        .store
+        .latest_event(issue_id)
+        .await?
+        .map(|e| view::event_view(&e.event_id.simple().to_string(), &e.data));
+    let tags = app.store.issue_tags(issue_id).await?;
+    let events = app
+        .store
+        .issue_events(issue_id, 20)
+        .await?
+        .into_iter()
+        .map(|e| {
+            (
+                e.event_id.simple().to_string(),
+                ago(e.received_at),
+                e.release.unwrap_or_default(),
+            )
+        })
+        .collect();
+    render(IssuePage {
+        user,
+        first_seen: ago(issue.first_seen),
+        last_seen: ago(issue.last_seen),
+        project,
+        issue,
+        event,
+        tags,
+        events,
+    })
+}
+
+#[derive(Deserialize)]
+struct StatusForm {
+    csrf: String,
+    status: String,
+}
+
+async fn set_status(
+    State(app): State<AppState>,
+    user: CurrentUser,
+    Path(issue_id): Path<i64>,
+    Form(form): Form<StatusForm>,
+) -> WebResult {
+    if !user.check_csrf(&app.signing_key, &form.csrf) {
+        return Err(WebError::Csrf);
+    }
+    let status = IssueStatus::parse(&form.status)
+        .ok_or_else(|| WebError::BadRequest(format!("unknown status {:?}", form.status)))?;
+    app.store
+        .set_issue_status(issue_id, status, Some(user.id))
+        .await?;
+    Ok(Redirect::to(&format!("/issues/{issue_id}")).into_response())
+}
+
+async fn delete_issue(
+    State(app): State<AppState>,
+    user: CurrentUser,
+    Path(issue_id): Path<i64>,
+    Form(form): Form<CsrfForm>,
+) -> WebResult {
+    if !user.check_csrf(&app.signing_key, &form.csrf) {
+        return Err(WebError::Csrf);
+    }
+    let issue = app.store.issue(issue_id).await?.ok_or(WebError::NotFound)?;
+    app.store.delete_issue(issue_id).await?;
+    Ok(Redirect::to(&format!("/projects/{}/issues", issue.project_id)).into_response())
+}
