@@ -51,6 +51,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .merge(ingest::router())
+        .merge(crate::api::router())
         .merge(web::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -119,6 +120,7 @@ pub async fn start(
         signing_key: Arc::new(signing_key),
         shutting_down: Arc::new(AtomicBool::new(false)),
     };
+    crate::alerts::spawn(&state);
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
     let task = tokio::spawn(serve(listener, state.clone(), shutdown_rx, pipeline_handle));
     Ok(RunningServer {

@@ -1,0 +1,1 @@
+//! Sentry-style issue search syntax, parsed into a typed query (pure code).
