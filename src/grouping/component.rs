@@ -156,10 +156,6 @@ impl ValueHasher {
         self.count += 1;
     }
 
-    pub fn count(&self) -> usize {
-        self.count
-    }
-
     pub fn finish(self) -> String {
         to_hex(&self.md5.finalize())
     }

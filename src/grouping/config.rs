@@ -12,8 +12,8 @@ pub const DEFAULT_CONFIG_ID: &str = "snag:2026-11";
 const KNOWN_IDS: &[&str] = &[DEFAULT_CONFIG_ID];
 
 /// A grouping configuration, identified by its id. Serialises as the bare id string.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(into = "String")]
 pub struct GroupingConfig {
     id: &'static str,
     /// Unknown `{{ x }}` fingerprint variables become `<unrecognized-variable-x>` instead of
@@ -26,6 +26,16 @@ pub struct GroupingConfig {
     pub(crate) max_context_line_len: usize,
     /// Characters of the exception value's first line kept in a title.
     pub(crate) title_value_len: usize,
+}
+
+// Hand-written because the `&'static str` id would otherwise tie the derived
+// impl to `Deserialize<'static>`.
+impl<'de> Deserialize<'de> for GroupingConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let id = String::deserialize(d)?;
+        GroupingConfig::by_id(&id)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown grouping config {id:?}")))
+    }
 }
 
 impl GroupingConfig {

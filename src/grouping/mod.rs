@@ -220,7 +220,7 @@ fn apply_fingerprint(
         FingerprintKind::Default
     };
     let entries = match entries {
-        Some(e) if !e.is_empty() && !(e.len() == 1 && is_default_entry(&e[0])) => e,
+        Some(e) if !(e.is_empty() || e.len() == 1 && is_default_entry(&e[0])) => e,
         _ => {
             if !strategies.iter().any(RawVariant::contributes) {
                 strategies.push(strategy::fallback());

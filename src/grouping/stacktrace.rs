@@ -233,7 +233,7 @@ fn filter_exception_group(
 
 /// The chosen thread's stack, wrapped in a `threads` component.
 pub(crate) fn threads(frames: Option<&[Frame]>, cfg: &GroupingConfig) -> Pair {
-    let mut wrap = |st: Option<Component>| {
+    let wrap = |st: Option<Component>| {
         let mut c = Component::new("threads");
         match st {
             Some(st) => c.push(st),

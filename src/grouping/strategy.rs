@@ -133,10 +133,10 @@ pub(crate) fn strategy_variants(view: &mut EventView, cfg: &GroupingConfig) -> V
         // app variant without in-app frames) must not create its own issue.
         let app_stack = app.find_contributing("stacktrace").is_some();
         let sys_stack = system.find_contributing("stacktrace").is_some();
-        if (app_stack || sys_stack) && !app_stack {
+        if sys_stack && !app_stack {
             app.ignore("ignored because this variant does not have a contributing stacktrace, but other variants do");
         }
-        if (app_stack || sys_stack) && !sys_stack {
+        if app_stack && !sys_stack {
             system.ignore("ignored because this variant does not have a contributing stacktrace, but other variants do");
         }
         let app_hash = app.hash();

@@ -53,7 +53,7 @@ pub(crate) fn crash_frame<'v, 'a>(
         .and_then(|e| e.frames.as_deref())
         .filter(|f| !f.is_empty())
         .or(view.stacktrace.as_deref().filter(|f| !f.is_empty()))
-        .or_else(|| match view.threads.as_slice() {
+        .or(match view.threads.as_slice() {
             [t] => t.frames.as_deref(),
             _ => None,
         })?;
