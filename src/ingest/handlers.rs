@@ -168,6 +168,7 @@ async fn handle_envelope_body(
     let decoded = decode::decode_body(body, &encodings, app.limits.envelope_decode_limit())?;
     let mut envelope: Envelope = envelope::parse_envelope(decoded)?;
     let auth = auth::reconcile(auth, envelope.headers.dsn.as_deref())?;
+    auth::check_dsn_project(envelope.headers.dsn.as_deref(), &project_id.to_string())?;
     let project = authorize(app, project_id, &auth).await?;
     envelope::validate_item_counts(&envelope, &app.limits)?;
     let needs_event_id = envelope
@@ -332,8 +333,25 @@ pub(super) async fn security(
     // The Reporting API batches reports in an array; each becomes an event.
     let raws = crate::event::security_reports_to_events(&report)
         .map_err(|e| IngestError::invalid_event(e.to_string()))?;
+    // Browsers cannot add headers to report POSTs, so the report URL carries
+    // release and environment as Relay reads them.
+    let from_query = |name: &str| {
+        form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
+            .find(|(k, v)| k == name && !v.is_empty())
+            .map(|(_, v)| v.into_owned())
+    };
+    let release = from_query("sentry_release");
+    let environment = from_query("sentry_environment");
     let mut new_items = Vec::with_capacity(raws.len());
-    for raw in raws {
+    for mut raw in raws {
+        if let Some(obj) = raw.as_object_mut() {
+            if let Some(r) = &release {
+                obj.entry("release").or_insert_with(|| json!(r));
+            }
+            if let Some(e) = &environment {
+                obj.entry("environment").or_insert_with(|| json!(e));
+            }
+        }
         new_items.push(items::event_item(
             raw,
             ItemKind::Security,
@@ -364,11 +382,15 @@ pub(super) async fn minidump(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
+    // Crashpad gzips its uploads and says so in Content-Encoding.
+    let encodings = decode::content_encoding_from_headers(&headers)?;
+    let body = decode::decode_body(body, &encodings, app.limits.max_attachment_size)?;
     let (dump, mut event) = if content_type.starts_with("multipart/form-data") {
         parse_minidump_form(&content_type, body).await?
     } else {
         (body, json!({}))
     };
+    let dump = decode_minidump_container(dump, app.limits.max_attachment_size)?;
     if !(dump.starts_with(b"MDMP") || dump.starts_with(b"PMDM")) {
         return Err(IngestError::invalid_minidump());
     }
@@ -407,6 +429,20 @@ pub(super) async fn minidump(
         event_id.hyphenated().to_string(),
     )
         .into_response())
+}
+
+/// Some uploaders compress the minidump itself; Relay recognises the
+/// container by its magic bytes. (xz and bzip2 containers are not decoded:
+/// no decoder is linked, so they fail the `MDMP` check with a 400.)
+fn decode_minidump_container(dump: Bytes, limit: usize) -> Result<Bytes, IngestError> {
+    let encoding = if dump.starts_with(&[0x1f, 0x8b]) {
+        decode::ContentEncoding::Gzip
+    } else if dump.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        decode::ContentEncoding::Zstd
+    } else {
+        return Ok(dump);
+    };
+    decode::decode_body(dump, &[encoding], limit)
 }
 
 /// Extracts the minidump file and any `sentry` / `sentry[...]` event fields.

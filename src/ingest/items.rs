@@ -6,7 +6,7 @@ use super::envelope::{Envelope, Item, ItemType};
 use super::limits::Limits;
 use crate::event::{self, ItemKind, NormalizeContext};
 use crate::ops::metrics::Metrics;
-use crate::pipeline::process::{ProjectContext, build_event};
+use crate::pipeline::process::{ProjectContext, build_event, strip_nul};
 use crate::store::write::{
     NewAttachment, NewCheckIn, NewItem, NewOutcome, NewSessions, NewUserReport, SessionCounts,
 };
@@ -48,7 +48,15 @@ pub struct Converted {
 }
 
 /// Parses a JSON item payload; raven and old SDKs emit bare NaN/Infinity.
+/// U+0000 is replaced: PostgreSQL TEXT and JSONB refuse it, and a row that
+/// can never be written would fail the SDK's every retry.
 pub fn parse_json(payload: &[u8], client: Option<&str>) -> Result<Value, IngestError> {
+    let mut value = parse_json_raw(payload, client)?;
+    strip_nul(&mut value);
+    Ok(value)
+}
+
+fn parse_json_raw(payload: &[u8], client: Option<&str>) -> Result<Value, IngestError> {
     match serde_json::from_slice(payload) {
         Ok(v) => Ok(v),
         Err(e) => {
@@ -65,12 +73,16 @@ pub fn parse_json(payload: &[u8], client: Option<&str>) -> Result<Value, IngestE
 }
 
 pub fn event_item(
-    raw: Value,
+    mut raw: Value,
     kind: ItemKind,
     event_id: Option<Uuid>,
     project: &ProjectContext,
     req: &RequestInfo,
 ) -> Result<NewItem, IngestError> {
+    // PostgreSQL TEXT and JSONB refuse U+0000. The columns derived from the
+    // payload (message, title, tags…) would otherwise fail the write on every
+    // retry, so it is replaced before anything is derived.
+    strip_nul(&mut raw);
     let ctx = req.normalize_context(kind, event_id, project);
     let event =
         build_event(project, raw, &ctx).map_err(|e| IngestError::invalid_event(e.to_string()))?;
@@ -143,14 +155,14 @@ pub fn convert_envelope(
                     name: item
                         .headers
                         .filename
-                        .clone()
-                        .unwrap_or_else(|| "attachment".into()),
-                    content_type: item.headers.content_type.clone(),
+                        .as_deref()
+                        .map_or_else(|| "attachment".into(), no_nul),
+                    content_type: item.headers.content_type.as_deref().map(no_nul),
                     attachment_type: item
                         .headers
                         .attachment_type
-                        .clone()
-                        .unwrap_or_else(|| "event.attachment".into()),
+                        .as_deref()
+                        .map_or_else(|| "event.attachment".into(), no_nul),
                     data: item.payload.to_vec(),
                 }));
             }
@@ -186,6 +198,18 @@ pub fn convert_envelope(
     Ok(out)
 }
 
+/// A JSON payload Snag aggregates rather than keeps; malformed ones are
+/// dropped (never retried by the SDK), NULs replaced as in `parse_json`.
+fn payload_value(payload: &[u8]) -> Option<Value> {
+    let mut v: Value = serde_json::from_slice(payload).ok()?;
+    strip_nul(&mut v);
+    Some(v)
+}
+
+fn no_nul(s: &str) -> String {
+    s.replace('\0', "\u{FFFD}")
+}
+
 fn user_report(project_id: i64, r: event::UserReport) -> NewItem {
     NewItem::UserReport(NewUserReport {
         project_id,
@@ -213,7 +237,7 @@ fn release_env(v: &Value) -> Option<(String, String)> {
 /// One session update, counted as Relay does: `init` opens it, a terminal
 /// bad status or errors marks it.
 fn session_update(project_id: i64, payload: &[u8], received: DateTime<Utc>) -> Option<NewSessions> {
-    let v: Value = serde_json::from_slice(payload).ok()?;
+    let v = payload_value(payload)?;
     let (release, environment) = release_env(&v)?;
     let status = v.get("status").and_then(Value::as_str).unwrap_or("ok");
     let init = v.get("init").and_then(Value::as_bool).unwrap_or(false);
@@ -238,7 +262,7 @@ fn session_update(project_id: i64, payload: &[u8], received: DateTime<Utc>) -> O
 }
 
 fn session_aggregates(project_id: i64, item: &Item) -> Vec<NewSessions> {
-    let Ok(v) = serde_json::from_slice::<Value>(&item.payload) else {
+    let Some(v) = payload_value(&item.payload) else {
         return Vec::new();
     };
     let Some((release, environment)) = release_env(&v) else {
@@ -273,7 +297,7 @@ fn session_aggregates(project_id: i64, item: &Item) -> Vec<NewSessions> {
 }
 
 fn client_report(project_id: i64, payload: &[u8], received: DateTime<Utc>) -> Vec<NewOutcome> {
-    let Ok(v) = serde_json::from_slice::<Value>(payload) else {
+    let Some(v) = payload_value(payload) else {
         return Vec::new();
     };
     let timestamp = v
@@ -306,7 +330,7 @@ fn client_report(project_id: i64, payload: &[u8], received: DateTime<Utc>) -> Ve
 }
 
 fn check_in(project_id: i64, payload: &[u8], received: DateTime<Utc>) -> Option<NewCheckIn> {
-    let v: Value = serde_json::from_slice(payload).ok()?;
+    let v = payload_value(payload)?;
     let monitor_slug = str_field(&v, "monitor_slug").filter(|s| !s.is_empty())?;
     let check_in_id = str_field(&v, "check_in_id")
         .and_then(|s| Uuid::parse_str(&s).ok())
