@@ -1191,3 +1191,33 @@ async fn odd_payloads_are_answered_without_a_server_error(pool: PgPool) {
         "NUL bytes must not fail the event"
     );
 }
+
+#[sqlx::test]
+async fn check_in_opened_then_closed_is_one_row(pool: PgPool) {
+    let app = start(pool.clone()).await;
+    let project = app.project("cron").await;
+    for (status, duration) in [("in_progress", None), ("ok", Some(12.5))] {
+        let mut check_in = json!({"check_in_id": "93a7c03ed0a04e1b97e2e3b18d38f244", "monitor_slug": "nightly", "status": status});
+        if let Some(d) = duration {
+            check_in["duration"] = json!(d);
+        }
+        let r = app
+            .post_envelope(
+                &project,
+                envelope(None, &[("check_in", check_in.to_string().into_bytes())]),
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+    }
+    let rows: Vec<(String, Option<f64>)> =
+        sqlx::query_as("SELECT status, duration FROM monitor_check_in")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(rows, vec![("ok".to_string(), Some(12.5))]);
+    let last: String = sqlx::query_scalar("SELECT last_status FROM monitor")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(last, "ok");
+}

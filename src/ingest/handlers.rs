@@ -127,6 +127,9 @@ async fn commit(
             }
             Err(match e {
                 PipelineError::Overloaded | PipelineError::Closed => IngestError::unavailable(),
+                PipelineError::Rejected(msg) => {
+                    IngestError::invalid_event(format!("the event could not be stored: {msg}"))
+                }
                 PipelineError::Write(msg) => {
                     tracing::error!(error = %msg, "write failed");
                     IngestError::unavailable()

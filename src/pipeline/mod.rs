@@ -17,8 +17,13 @@ pub enum PipelineError {
     Overloaded,
     #[error("the server is shutting down")]
     Closed,
+    /// The database is unavailable; the client should retry.
     #[error("could not store the data: {0}")]
     Write(String),
+    /// The database refused this request's rows (and would again): the
+    /// client must not retry.
+    #[error("the data was refused by storage: {0}")]
+    Rejected(String),
 }
 
 type Ack = oneshot::Sender<Result<Vec<WriteOutcome>, PipelineError>>;
@@ -165,7 +170,7 @@ impl Writer {
                     } else if let Err(e) = &result {
                         tracing::error!(error = %e, "item rejected by the database");
                     }
-                    let _ = ack.send(result.map_err(PipelineError::Write));
+                    let _ = ack.send(result.map_err(PipelineError::Rejected));
                 }
                 if wake_alerts {
                     self.alerts_wakeup.notify_one();

@@ -244,7 +244,11 @@ async fn write_items(
                 .await?;
                 sqlx::query(
                     "INSERT INTO monitor_check_in (monitor_id, check_in_id, status, duration, environment, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6)",
+                     VALUES ($1, $2, $3, $4, $5, $6)
+                     ON CONFLICT (monitor_id, check_in_id) DO UPDATE SET
+                        status = EXCLUDED.status,
+                        duration = COALESCE(EXCLUDED.duration, monitor_check_in.duration),
+                        environment = COALESCE(EXCLUDED.environment, monitor_check_in.environment)",
                 )
                 .bind(monitor_id)
                 .bind(c.check_in_id)
