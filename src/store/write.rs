@@ -125,6 +125,7 @@ impl Store {
         batch: &[Vec<NewItem>],
     ) -> Result<Vec<std::result::Result<Vec<WriteOutcome>, String>>> {
         let mut tx = self.pool.begin().await?;
+        lock_fingerprints(&mut tx, batch).await?;
         let mut results = Vec::with_capacity(batch.len());
         for items in batch {
             sqlx::query("SAVEPOINT item").execute(&mut *tx).await?;
@@ -146,6 +147,36 @@ impl Store {
         tx.commit().await?;
         Ok(results)
     }
+}
+
+/// Several `snag serve` processes may see the same new fingerprint at the
+/// same moment; without serialising them each would create its own issue.
+/// Transaction-scoped advisory locks on the primary hashes do that, taken in
+/// sorted order so two batches can never deadlock on each other.
+async fn lock_fingerprints(
+    tx: &mut Transaction<'static, Postgres>,
+    batch: &[Vec<NewItem>],
+) -> Result<()> {
+    let mut keys: Vec<String> = batch
+        .iter()
+        .flatten()
+        .filter_map(|item| match item {
+            NewItem::Event(e) => e.hashes.first().map(|h| format!("{}:{h}", e.project_id)),
+            _ => None,
+        })
+        .collect();
+    if keys.is_empty() {
+        return Ok(());
+    }
+    keys.sort_unstable();
+    keys.dedup();
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM UNNEST($1::text[]) WITH ORDINALITY AS t(k, n) ORDER BY n",
+    )
+    .bind(&keys)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 async fn write_items(
