@@ -1221,3 +1221,27 @@ async fn check_in_opened_then_closed_is_one_row(pool: PgPool) {
         .unwrap();
     assert_eq!(last, "ok");
 }
+
+#[sqlx::test]
+async fn repeated_session_updates_count_the_session_once(pool: PgPool) {
+    let app = start(pool.clone()).await;
+    let project = app.project("health").await;
+    // sentry-python sends an update per error and one at exit, each with init.
+    for (status, errors) in [("ok", 1), ("ok", 2), ("exited", 2)] {
+        let update = json!({"sid": "8c7b6585f90143518f8d02711b721929", "init": true, "started": "2026-11-28T10:00:00Z",
+                            "status": status, "errors": errors, "attrs": {"release": "app@2.0.0"}});
+        let r = app
+            .post_envelope(
+                &project,
+                envelope(None, &[("session", update.to_string().into_bytes())]),
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+    }
+    let counts: (i64, i64) =
+        sqlx::query_as("SELECT sum(total)::bigint, sum(errored)::bigint FROM session_hourly WHERE release = 'app@2.0.0'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(counts, (1, 1));
+}

@@ -252,8 +252,13 @@ fn session_update(project_id: i64, payload: &[u8], received: DateTime<Utc>) -> O
         .get("started")
         .and_then(event::parse_timestamp)
         .unwrap_or(received);
+    let sid = v
+        .get("sid")
+        .and_then(Value::as_str)
+        .and_then(|s| Uuid::parse_str(s).ok());
     Some(NewSessions {
         project_id,
+        sid,
         release,
         environment,
         started,
@@ -282,6 +287,7 @@ fn session_aggregates(project_id: i64, item: &Item) -> Vec<NewSessions> {
             let unhandled = count_field(a, "unhandled");
             Some(NewSessions {
                 project_id,
+                sid: None,
                 release: release.clone(),
                 environment: environment.clone(),
                 started,

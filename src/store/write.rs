@@ -62,6 +62,9 @@ pub struct SessionCounts {
 #[derive(Debug, Clone)]
 pub struct NewSessions {
     pub project_id: i64,
+    /// Set for single session updates, so repeats are counted once;
+    /// aggregates carry no id.
+    pub sid: Option<Uuid>,
     pub release: String,
     pub environment: String,
     pub started: DateTime<Utc>,
@@ -218,6 +221,10 @@ async fn write_items(
                 WriteOutcome::Other
             }
             NewItem::Sessions(s) => {
+                let counts = match s.sid {
+                    Some(sid) => dedupe_session(tx, s.project_id, sid, &s.counts).await?,
+                    None => s.counts.clone(),
+                };
                 sqlx::query(
                     "INSERT INTO session_hourly (project_id, release, environment, hour, total, errored, crashed, abnormal)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -231,10 +238,10 @@ async fn write_items(
                 .bind(&s.release)
                 .bind(&s.environment)
                 .bind(hour_of(s.started))
-                .bind(s.counts.total)
-                .bind(s.counts.errored)
-                .bind(s.counts.crashed)
-                .bind(s.counts.abnormal)
+                .bind(counts.total)
+                .bind(counts.errored)
+                .bind(counts.crashed)
+                .bind(counts.abnormal)
                 .execute(&mut **tx)
                 .await?;
                 WriteOutcome::Other
@@ -295,6 +302,40 @@ async fn write_items(
         outcomes.push(outcome);
     }
     Ok(outcomes)
+}
+
+/// Counts a session in `total` the first time its id is seen and in
+/// `errored` the first time it reports an error, whatever the SDK's `init`
+/// flag says on repeats.
+async fn dedupe_session(
+    tx: &mut Transaction<'static, Postgres>,
+    project_id: i64,
+    sid: Uuid,
+    counts: &SessionCounts,
+) -> std::result::Result<SessionCounts, sqlx::Error> {
+    let is_new = sqlx::query(
+        "INSERT INTO session_seen (project_id, sid) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(project_id)
+    .bind(sid)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected()
+        == 1;
+    let newly_errored = counts.errored > 0
+        && sqlx::query("UPDATE session_seen SET errored = true WHERE project_id = $1 AND sid = $2 AND NOT errored")
+            .bind(project_id)
+            .bind(sid)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected()
+            == 1;
+    Ok(SessionCounts {
+        total: i64::from(is_new),
+        errored: i64::from(newly_errored),
+        crashed: counts.crashed,
+        abnormal: counts.abnormal,
+    })
 }
 
 async fn write_event(
