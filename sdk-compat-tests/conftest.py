@@ -1,5 +1,6 @@
 """Fixtures: a real `snag serve` process on a fresh database per test."""
 
+import contextlib
 import os
 import signal
 import socket
@@ -64,8 +65,10 @@ class Snag:
         return session
 
 
-@pytest.fixture
-def snag():
+@contextlib.contextmanager
+def start_snag(extra_env=None):
+    """A fresh database, migrations, one project, and `snag serve` on a free
+    port; SIGTERM on exit must end it with status 0."""
     name = "snag_compat_" + uuid.uuid4().hex[:12]
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -79,6 +82,7 @@ def snag():
         SNAG_BASE_URL=base_url,
         SNAG_SECRET_KEY="compat-tests-secret-key-0123456789",
         SNAG_LOG_FORMAT="json",
+        **(extra_env or {}),
     )
     subprocess.run([SNAG_BIN, "migrate"], env=env, check=True, capture_output=True, timeout=60)
     created = subprocess.run(
@@ -112,6 +116,18 @@ def snag():
         with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         assert code == 0, f"snag exited with {code} after SIGTERM"
+
+
+@pytest.fixture
+def snag():
+    with start_snag() as instance:
+        yield instance
+
+
+@pytest.fixture
+def snag_factory():
+    """For tests that need extra environment (SMTP, limits): `with snag_factory(env) as s:`."""
+    return start_snag
 
 
 def run_python(code, **env):

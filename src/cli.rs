@@ -184,7 +184,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     pending.len()
                 );
             }
+            let alerts = crate::alerts::AlertsConfig::from_env()
+                .map_err(|e| anyhow::anyhow!("alerts: {e}"))?;
             println!("ok: configuration valid, database reachable, schema up to date");
+            println!("{}", alerts.describe());
             Ok(())
         }
         Command::Demo { email, password } => {

@@ -38,7 +38,18 @@ pub async fn readyz(State(app): State<AppState>) -> Response {
 
 pub async fn metrics(State(app): State<AppState>) -> Response {
     let pool = app.store.pool();
+    let backlog = app
+        .store
+        .alert_backlog()
+        .await
+        .map(|n| n as f64)
+        .unwrap_or(f64::NAN);
     let gauges = [
+        (
+            "snag_alert_outbox_pending",
+            "Alert notifications waiting for delivery.",
+            backlog,
+        ),
         (
             "snag_pipeline_queue_depth",
             "Requests waiting for the writer.",

@@ -1,6 +1,7 @@
 //! All SQL lives here. Handlers and workers call typed functions; nothing
 //! outside this module builds a query.
 
+pub mod alerts;
 mod events;
 mod issues;
 mod projects;
