@@ -1,4 +1,5 @@
 use super::{Result, Store, StoreError};
+use crate::search::{AssignedFilter, SearchQuery, StatusFilter};
 use chrono::{DateTime, Utc};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -136,6 +137,91 @@ impl Store {
             .bind(filter.text.as_deref().map(like_pattern))
             .bind(filter.limit.clamp(1, 1000))
             .bind(filter.offset.max(0))
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// Issues of the given projects matching a parsed search. Every value is
+    /// bound as a parameter; only fixed SQL fragments are concatenated.
+    pub async fn search_issues(
+        &self,
+        project_ids: &[i64],
+        query: &SearchQuery,
+        sort: IssueSort,
+        limit: i64,
+        offset: i64,
+        current_user_id: Option<i64>,
+    ) -> Result<Vec<IssueRow>> {
+        let mut qb = sqlx::QueryBuilder::<sqlx::Postgres>::new(format!(
+            "SELECT {ISSUE_COLUMNS} FROM issue i WHERE i.project_id = ANY("
+        ));
+        qb.push_bind(project_ids.to_vec()).push(")");
+        match &query.status {
+            Some(StatusFilter::Unresolved) => qb.push(" AND i.status = 'unresolved'"),
+            Some(StatusFilter::Resolved) => qb.push(" AND i.status = 'resolved'"),
+            Some(StatusFilter::Ignored) => qb.push(" AND i.status = 'ignored'"),
+            Some(StatusFilter::Regressed) => {
+                qb.push(" AND i.status = 'unresolved' AND i.substatus = 'regressed'")
+            }
+            None => &mut qb,
+        };
+        if let Some(level) = &query.level {
+            qb.push(" AND i.level = ").push_bind(level.clone());
+        }
+        match &query.assigned {
+            Some(AssignedFilter::Me) => {
+                qb.push(" AND i.assignee_id = ")
+                    .push_bind(current_user_id.unwrap_or(-1));
+            }
+            Some(AssignedFilter::Nobody) => {
+                qb.push(" AND i.assignee_id IS NULL");
+            }
+            Some(AssignedFilter::Anybody) => {
+                qb.push(" AND i.assignee_id IS NOT NULL");
+            }
+            Some(AssignedFilter::Email(email)) => {
+                qb.push(" AND i.assignee_id = (SELECT id FROM users WHERE lower(email) = lower(")
+                    .push_bind(email.clone())
+                    .push("))");
+            }
+            None => {}
+        }
+        match query.has_user {
+            Some(true) => {
+                qb.push(" AND i.user_count > 0");
+            }
+            Some(false) => {
+                qb.push(" AND i.user_count = 0");
+            }
+            None => {}
+        }
+        for tag in &query.tags {
+            qb.push(if tag.negated {
+                " AND NOT EXISTS"
+            } else {
+                " AND EXISTS"
+            });
+            qb.push(" (SELECT 1 FROM issue_tag t WHERE t.issue_id = i.id AND t.key = ")
+                .push_bind(tag.key.clone())
+                .push(" AND t.value = ")
+                .push_bind(tag.value.clone())
+                .push(")");
+        }
+        for word in &query.text {
+            let pattern = like_pattern(word);
+            qb.push(" AND (i.title ILIKE ")
+                .push_bind(pattern.clone())
+                .push(" OR i.culprit ILIKE ")
+                .push_bind(pattern)
+                .push(")");
+        }
+        qb.push(" ORDER BY ").push(sort.order_by());
+        qb.push(" LIMIT ")
+            .push_bind(limit.clamp(1, 1000))
+            .push(" OFFSET ")
+            .push_bind(offset.max(0));
+        Ok(qb
+            .build_query_as::<IssueRow>()
             .fetch_all(&self.pool)
             .await?)
     }

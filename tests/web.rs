@@ -1,0 +1,221 @@
+//! Dashboard pages and actions: search syntax, triage, settings, escaping,
+//! CSRF and security headers.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+use sqlx::PgPool;
+
+async fn seed(app: &TestApp, project: &TestProject) {
+    let mut a = error_event("PaymentDeclined", "card expired", "charge");
+    a["tags"] = json!({"server": "web-1", "region": "eu"});
+    let mut b = error_event("TimeoutError", "gateway slow", "fetch");
+    b["tags"] = json!({"server": "web-2"});
+    b["level"] = json!("warning");
+    b["environment"] = json!("staging");
+    for (i, e) in [a, b].iter().enumerate() {
+        let r = app
+            .post_envelope(project, event_envelope(&format!("{:032x}", i + 1), e))
+            .await;
+        assert_eq!(r.status(), 200);
+    }
+}
+
+fn titles(page: &str) -> Vec<&'static str> {
+    ["PaymentDeclined", "TimeoutError"]
+        .into_iter()
+        .filter(|t| page.contains(t))
+        .collect()
+}
+
+#[sqlx::test]
+async fn issue_search_understands_sentry_syntax(pool: PgPool) {
+    let app = start(pool).await;
+    let project = app.project("shop").await;
+    seed(&app, &project).await;
+    let cookie = app.login("admin@example.com", "pw-123456789").await;
+    let search = |q: &str| {
+        let encoded: String = form_urlencoded::byte_serialize(q.as_bytes()).collect();
+        format!("/projects/{}/issues?status=all&query={encoded}", project.id)
+    };
+    let cases: &[(&str, &[&str])] = &[
+        ("", &["PaymentDeclined", "TimeoutError"]),
+        ("server:web-1", &["PaymentDeclined"]),
+        ("!server:web-1", &["TimeoutError"]),
+        ("region:eu server:web-1", &["PaymentDeclined"]),
+        ("level:warning", &["TimeoutError"]),
+        ("environment:staging", &["TimeoutError"]),
+        ("\"card expired\"", &["PaymentDeclined"]),
+        ("gateway", &["TimeoutError"]),
+        ("has:user", &["PaymentDeclined", "TimeoutError"]),
+        ("is:resolved", &[]),
+        ("' OR 1=1 --", &[]),
+        ("server:\"x' OR '1'='1\"", &[]),
+    ];
+    for (q, expected) in cases {
+        let (status, page) = app.get_page(&search(q), &cookie).await;
+        assert_eq!(status, 200, "{q}");
+        assert_eq!(titles(&page), *expected, "query {q:?}");
+    }
+    let (status, _) = app
+        .get_page(
+            &format!("/projects/{}/issues?sort=freq%27%3B--", project.id),
+            &cookie,
+        )
+        .await;
+    assert_eq!(
+        status, 400,
+        "unknown sort values are refused, not interpolated"
+    );
+}
+
+#[sqlx::test]
+async fn event_fields_are_escaped_and_headers_set(pool: PgPool) {
+    let app = start(pool).await;
+    let project = app.project("shop").await;
+    let mut e = error_event(
+        "<script>alert(1)</script>",
+        "\"><img src=x onerror=alert(2)>",
+        "f",
+    );
+    e["request"] = json!({"url": "javascript:alert(3)", "method": "GET"});
+    e["tags"] = json!({"k": "<b>bold</b>"});
+    app.post_envelope(&project, event_envelope(&format!("{:032x}", 9), &e))
+        .await;
+    let cookie = app.login("admin@example.com", "pw-123456789").await;
+    let issue_id: i64 = sqlx::query_scalar("SELECT id FROM issue")
+        .fetch_one(app.store.pool())
+        .await
+        .unwrap();
+    for path in [
+        format!("/projects/{}/issues", project.id),
+        format!("/issues/{issue_id}"),
+    ] {
+        let r = app
+            .client
+            .get(app.url(&path))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        let headers = r.headers().clone();
+        let page = r.text().await.unwrap();
+        assert!(!page.contains("<script>alert(1)"), "{path}");
+        assert!(!page.contains("<img src=x"), "{path}");
+        assert!(!page.contains("<b>bold</b>"), "{path}");
+        assert!(!page.contains("href=\"javascript:"), "{path}");
+        assert!(
+            page.contains("&#60;script&#62;alert(1)"),
+            "{path}: the text is shown, escaped"
+        );
+        assert_eq!(headers["x-frame-options"], "DENY");
+        assert!(
+            headers["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("script-src 'self'")
+        );
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+    }
+}
+
+#[sqlx::test]
+async fn triage_actions_require_csrf_and_work(pool: PgPool) {
+    let app = start(pool.clone()).await;
+    let project = app.project("shop").await;
+    seed(&app, &project).await;
+    let cookie = app.login("admin@example.com", "pw-123456789").await;
+    let issue_id: i64 = sqlx::query_scalar("SELECT id FROM issue WHERE title LIKE 'Payment%'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let post = |path: String, form: Vec<(&'static str, String)>| {
+        let client = app.client.clone();
+        let url = app.url(&path);
+        let cookie = cookie.clone();
+        async move {
+            client
+                .post(url)
+                .header("cookie", cookie)
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let forged = post(
+        format!("/issues/{issue_id}/status"),
+        vec![("csrf", "forged".into()), ("status", "resolved".into())],
+    )
+    .await;
+    assert_eq!(forged.status(), 403);
+
+    let (_, page) = app.get_page(&format!("/issues/{issue_id}"), &cookie).await;
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let ok = post(
+        format!("/issues/{issue_id}/status"),
+        vec![("csrf", csrf.clone()), ("status", "resolved".into())],
+    )
+    .await;
+    assert_eq!(ok.status(), 303);
+    let status: String = sqlx::query_scalar("SELECT status FROM issue WHERE id = $1")
+        .bind(issue_id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(status, "resolved");
+    let activity: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM activity WHERE issue_id = $1 AND kind = 'set_resolved'",
+    )
+    .bind(issue_id)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(activity, 1);
+
+    let deleted = post(format!("/issues/{issue_id}/delete"), vec![("csrf", csrf)]).await;
+    assert_eq!(deleted.status(), 303);
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM event WHERE issue_id = $1")
+        .bind(issue_id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "deleting an issue deletes its events");
+}
+
+#[sqlx::test]
+async fn login_redirect_is_never_open(pool: PgPool) {
+    let app = start(pool).await;
+    let hash = snag::web::auth::hash_password("pw-123456789").unwrap();
+    app.store
+        .create_user("u@example.com", &hash, false)
+        .await
+        .unwrap();
+    for (next, expected) in [
+        ("/projects/1/issues", "/projects/1/issues"),
+        ("//evil.example", "/projects"),
+        ("https://evil.example", "/projects"),
+    ] {
+        let r = app
+            .client
+            .post(app.url("/login"))
+            .form(&[
+                ("email", "u@example.com"),
+                ("password", "pw-123456789"),
+                ("next", next),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303);
+        assert_eq!(r.headers()["location"], expected, "next={next}");
+    }
+}
