@@ -219,3 +219,173 @@ async fn login_redirect_is_never_open(pool: PgPool) {
         assert_eq!(r.headers()["location"], expected, "next={next}");
     }
 }
+
+fn csrf_of(page: &str) -> String {
+    page.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[sqlx::test]
+async fn settings_manage_keys_and_fingerprint_rules(pool: PgPool) {
+    let app = start(pool.clone()).await;
+    let cookie = app.login("admin@example.com", "pw-123456789").await;
+    let (_, page) = app.get_page("/projects/new", &cookie).await;
+    let csrf = csrf_of(&page);
+    let post = |path: String, form: Vec<(&'static str, String)>| {
+        let client = app.client.clone();
+        let url = app.url(&path);
+        let cookie = cookie.clone();
+        async move {
+            client
+                .post(url)
+                .header("cookie", cookie)
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let created = post(
+        "/projects/new".into(),
+        vec![
+            ("csrf", csrf.clone()),
+            ("name", "Billing API".into()),
+            ("platform", "python".into()),
+        ],
+    )
+    .await;
+    assert_eq!(created.status(), 303);
+    let location = created.headers()["location"].to_str().unwrap().to_string();
+    let project_id: i64 = location
+        .trim_start_matches("/projects/")
+        .trim_end_matches("/settings")
+        .parse()
+        .unwrap();
+    let (status, settings) = app.get_page(&location, &cookie).await;
+    assert_eq!(status, 200);
+    assert!(settings.contains("sentry_sdk.init(") && settings.contains(&format!("/{project_id}")));
+
+    let (key_id, public_key): (i64, String) =
+        sqlx::query_as("SELECT id, public_key FROM project_key WHERE project_id = $1")
+            .bind(project_id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let project = TestProject {
+        id: project_id,
+        key: public_key.clone(),
+        dsn: String::new(),
+    };
+    let send = |n: u32| {
+        app.post_envelope(
+            &project,
+            event_envelope(&format!("{n:032x}"), &error_event("E", "v", "f")),
+        )
+    };
+    assert_eq!(send(1).await.status(), 200, "warms the key cache");
+
+    // Rate limit of 1/min: the next event is refused with 429.
+    let r = post(
+        format!("/projects/{project_id}/keys/{key_id}"),
+        vec![
+            ("csrf", csrf.clone()),
+            ("action", "rate_limit".into()),
+            ("rate_limit", "1".into()),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(send(2).await.status(), 200);
+    assert_eq!(send(3).await.status(), 429);
+
+    // Revoking takes effect at once despite the cache.
+    let r = post(
+        format!("/projects/{project_id}/keys/{key_id}"),
+        vec![("csrf", csrf.clone()), ("action", "revoke".into())],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(send(4).await.status(), 403);
+
+    let r = post(
+        format!("/projects/{project_id}/keys"),
+        vec![("csrf", csrf.clone()), ("label", "ci".into())],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let keys: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM project_key WHERE project_id = $1 AND is_active")
+            .bind(project_id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(keys, 1);
+
+    let bad = post(
+        format!("/projects/{project_id}/rules"),
+        vec![
+            ("csrf", csrf.clone()),
+            ("rules", "this is not a rule".into()),
+        ],
+    )
+    .await;
+    let bad_page = bad.text().await.unwrap();
+    assert!(bad_page.contains("line 1"), "the parse error is shown");
+    let stored: String = sqlx::query_scalar("SELECT fingerprint_rules FROM project WHERE id = $1")
+        .bind(project_id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, "", "invalid rules are not saved");
+
+    let good = post(
+        format!("/projects/{project_id}/rules"),
+        vec![
+            ("csrf", csrf),
+            (
+                "rules",
+                "error.type:DatabaseUnavailable -> system-down".into(),
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(good.status(), 200);
+    let stored: String = sqlx::query_scalar("SELECT fingerprint_rules FROM project WHERE id = $1")
+        .bind(project_id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, "error.type:DatabaseUnavailable -> system-down");
+}
+
+#[sqlx::test]
+async fn fingerprint_rules_group_matching_events_together(pool: PgPool) {
+    let app = start(pool.clone()).await;
+    let project = app.project("rules").await;
+    app.store
+        .set_fingerprint_rules(project.id, "error.type:DatabaseUnavailable -> system-down")
+        .await
+        .unwrap();
+    app.server.state.keys.invalidate_all();
+    let a = error_event("DatabaseUnavailable", "primary down", "query");
+    let mut b = error_event("DatabaseUnavailable", "replica down", "connect");
+    b["exception"]["values"][0]["stacktrace"]["frames"][1]["module"] = json!("other.module");
+    for (i, e) in [a, b].iter().enumerate() {
+        assert_eq!(
+            app.post_envelope(&project, event_envelope(&format!("{:032x}", 100 + i), e))
+                .await
+                .status(),
+            200
+        );
+    }
+    let issues: Vec<(i64,)> = sqlx::query_as("SELECT times_seen FROM issue")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(issues, vec![(2,)]);
+}

@@ -197,6 +197,51 @@ impl Store {
         .ok_or(StoreError::NotFound)
     }
 
+    pub async fn update_project(
+        &self,
+        project_id: i64,
+        name: &str,
+        platform: Option<&str>,
+    ) -> Result<()> {
+        let done = sqlx::query("UPDATE project SET name = $2, platform = $3 WHERE id = $1")
+            .bind(project_id)
+            .bind(name)
+            .bind(platform)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    pub async fn set_fingerprint_rules(&self, project_id: i64, rules: &str) -> Result<()> {
+        sqlx::query("UPDATE project SET fingerprint_rules = $2 WHERE id = $1")
+            .bind(project_id)
+            .bind(rules)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Returns the key's public part so callers can evict it from caches.
+    pub async fn set_key_rate_limit(
+        &self,
+        project_id: i64,
+        key_id: i64,
+        per_minute: Option<i32>,
+    ) -> Result<String> {
+        sqlx::query_scalar(
+            "UPDATE project_key SET rate_limit_per_minute = $3 WHERE project_id = $1 AND id = $2 RETURNING public_key",
+        )
+        .bind(project_id)
+        .bind(key_id)
+        .bind(per_minute)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)
+    }
+
     pub async fn key_info(&self, public_key: &str) -> Result<Option<KeyInfo>> {
         Ok(sqlx::query_as(
             "SELECT k.id AS key_id, k.project_id, k.is_active, k.rate_limit_per_minute,

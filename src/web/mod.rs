@@ -1,6 +1,7 @@
 //! The server-rendered dashboard: login, projects, issues, triage.
 
 pub mod auth;
+mod settings;
 pub mod view;
 
 use crate::app::AppState;
@@ -26,6 +27,7 @@ pub fn router() -> Router<AppState> {
         .route("/issues/{issue_id}/status", post(set_status))
         .route("/issues/{issue_id}/delete", post(delete_issue))
         .route("/static/snag.css", get(stylesheet))
+        .merge(settings::router())
         .layer(axum::middleware::from_fn(security_headers))
 }
 

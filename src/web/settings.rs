@@ -1,0 +1,277 @@
+//! Project creation and settings: name, platform, DSN keys (create, revoke,
+//! rate limit), fingerprint rules, setup snippet, recent alert deliveries.
+
+use super::auth::CurrentUser;
+use super::{WebError, WebResult, render};
+use crate::app::AppState;
+use crate::store::alerts::AlertDelivery;
+use crate::store::{ProjectKeyRow, ProjectRow};
+use askama::Template;
+use axum::Router;
+use axum::extract::{Form, Path, State};
+use axum::response::{IntoResponse, Redirect};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/projects/new", get(new_project_page).post(create_project))
+        .route(
+            "/projects/{project_id}/settings",
+            get(settings_page).post(update_project),
+        )
+        .route("/projects/{project_id}/keys", post(create_key))
+        .route("/projects/{project_id}/keys/{key_id}", post(update_key))
+        .route("/projects/{project_id}/rules", post(update_rules))
+}
+
+struct KeyView {
+    key: ProjectKeyRow,
+    dsn: String,
+}
+
+#[derive(Template)]
+#[template(path = "settings.html")]
+struct SettingsPage {
+    user: CurrentUser,
+    project: ProjectRow,
+    keys: Vec<KeyView>,
+    snippet: String,
+    rules: String,
+    rules_error: Option<String>,
+    notice: Option<String>,
+    deliveries: Vec<AlertDelivery>,
+}
+
+#[derive(Template)]
+#[template(path = "project_new.html")]
+struct NewProjectPage {
+    user: CurrentUser,
+    error: Option<String>,
+}
+
+fn python_snippet(dsn: &str) -> String {
+    format!(
+        "import sentry_sdk\n\nsentry_sdk.init(\n    dsn=\"{dsn}\",\n    send_default_pii=False,\n)\n"
+    )
+}
+
+async fn page(
+    app: &AppState,
+    user: CurrentUser,
+    project_id: i64,
+    rules_override: Option<(String, String)>,
+    notice: Option<String>,
+) -> WebResult {
+    let project = app
+        .store
+        .project(project_id)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let keys: Vec<KeyView> = app
+        .store
+        .project_keys(project_id)
+        .await?
+        .into_iter()
+        .map(|key| KeyView {
+            dsn: app.config.dsn(&key.public_key, project_id),
+            key,
+        })
+        .collect();
+    let snippet = keys
+        .iter()
+        .find(|k| k.key.is_active)
+        .map(|k| python_snippet(&k.dsn))
+        .unwrap_or_default();
+    let (rules, rules_error) = match rules_override {
+        Some((text, error)) => (text, Some(error)),
+        None => (project.fingerprint_rules.clone(), None),
+    };
+    let deliveries = app.store.alert_deliveries(project_id, 20).await?;
+    render(SettingsPage {
+        user,
+        project,
+        keys,
+        snippet,
+        rules,
+        rules_error,
+        notice,
+        deliveries,
+    })
+}
+
+fn check_csrf(app: &AppState, user: &CurrentUser, token: &str) -> Result<(), WebError> {
+    if user.check_csrf(&app.signing_key, token) {
+        Ok(())
+    } else {
+        Err(WebError::Csrf)
+    }
+}
+
+async fn settings_page(
+    State(app): State<AppState>,
+    user: CurrentUser,
+    Path(project_id): Path<i64>,
+) -> WebResult {
+    page(&app, user, project_id, None, None).await
+}
+
+async fn new_project_page(user: CurrentUser) -> WebResult {
+    render(NewProjectPage { user, error: None })
+}
+
+#[derive(Deserialize)]
+struct ProjectForm {
+    csrf: String,
+    name: String,
+    platform: Option<String>,
+}
+
+fn platform(value: Option<&str>) -> Option<&str> {
+    value.map(str::trim).filter(|p| !p.is_empty())
+}
+
+async fn create_project(
+    State(app): State<AppState>,
+    user: CurrentUser,
+    Form(form): Form<ProjectForm>,
+) -> WebResult {
+    check_csrf(&app, &user, &form.csrf)?;
+    if form.name.trim().is_empty() {
+        return render(NewProjectPage {
+            user,
+            error: Some("The project needs a name.".into()),
+        });
+    }
+    let (project, _) = app
+        .store
+        .create_project(form.name.trim(), platform(form.platform.as_deref()))
+        .await?;
+    Ok(Redirect::to(&format!("/projects/{}/settings", project.id)).into_response())
+}
+
+async fn update_project(
+    State(app): State<AppState>,
+    user: CurrentUser,
+    Path(project_id): Path<i64>,
+    Form(form): Form<ProjectForm>,
+) -> WebResult {
+    check_csrf(&app, &user, &form.csrf)?;
+    let name = form.name.trim();
+    if name.is_empty() {
+        return Err(WebError::BadRequest(
+            "the project name must not be empty".into(),
+        ));
+    }
+    app.store
+        .update_project(project_id, name, platform(form.platform.as_deref()))
+        .await?;
+    app.keys.invalidate_all();
+    page(&app, user, project_id, None, Some("Project saved.".into())).await
+}
+
+#[derive(Deserialize)]
+struct KeyForm {
+    csrf: String,
+    label: Option<String>,
+}
+
+async fn create_key(
+    State(app): State<AppState>,
+    user: CurrentUser,
+    Path(project_id): Path<i64>,
+    Form(form): Form<KeyForm>,
+) -> WebResult {
+    check_csrf(&app, &user, &form.csrf)?;
+    app.store
+        .project(project_id)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let label = form
+        .label
+        .as_deref()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .unwrap_or("Default");
+    app.store.create_key(project_id, label).await?;
+    Ok(Redirect::to(&format!("/projects/{project_id}/settings")).into_response())
+}
+
+#[derive(Deserialize)]
+struct KeyUpdateForm {
+    csrf: String,
+    /// "revoke", "enable" or "rate_limit".
+    action: String,
+    rate_limit: Option<String>,
+}
+
+async fn update_key(
+    State(app): State<AppState>,
+    user: CurrentUser,
+    Path((project_id, key_id)): Path<(i64, i64)>,
+    Form(form): Form<KeyUpdateForm>,
+) -> WebResult {
+    check_csrf(&app, &user, &form.csrf)?;
+    let public_key = match form.action.as_str() {
+        "revoke" => app.store.set_key_active(project_id, key_id, false).await?,
+        "enable" => app.store.set_key_active(project_id, key_id, true).await?,
+        "rate_limit" => {
+            let limit = match form
+                .rate_limit
+                .as_deref()
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+            {
+                None => None,
+                Some(v) => Some(v.parse::<i32>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                    WebError::BadRequest(format!("{v:?} is not a number of events per minute"))
+                })?),
+            };
+            app.store
+                .set_key_rate_limit(project_id, key_id, limit.filter(|n| *n > 0))
+                .await?
+        }
+        other => {
+            return Err(WebError::BadRequest(format!(
+                "unknown key action {other:?}"
+            )));
+        }
+    };
+    // Ingest caches keys; a revoked key must stop working now, not in a minute.
+    app.keys.invalidate(&public_key).await;
+    Ok(Redirect::to(&format!("/projects/{project_id}/settings")).into_response())
+}
+
+#[derive(Deserialize)]
+struct RulesForm {
+    csrf: String,
+    rules: String,
+}
+
+async fn update_rules(
+    State(app): State<AppState>,
+    user: CurrentUser,
+    Path(project_id): Path<i64>,
+    Form(form): Form<RulesForm>,
+) -> WebResult {
+    check_csrf(&app, &user, &form.csrf)?;
+    app.store
+        .project(project_id)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let rules = form.rules.replace("\r\n", "\n");
+    if let Err(e) = crate::grouping::FingerprintRules::parse(&rules) {
+        let message = format!("line {}: {}", e.line, e.message);
+        return page(&app, user, project_id, Some((rules, message)), None).await;
+    }
+    app.store.set_fingerprint_rules(project_id, &rules).await?;
+    app.keys.invalidate_all();
+    page(
+        &app,
+        user,
+        project_id,
+        None,
+        Some("Fingerprint rules saved; they apply to new events.".into()),
+    )
+    .await
+}
