@@ -413,3 +413,131 @@ async fn two_servers_ingesting_one_new_fingerprint_make_one_issue_with_exact_cou
         .unwrap();
     assert_eq!(issues, vec![(40,)], "one issue counting every event");
 }
+
+async fn status_of(pool: &PgPool, issue: i64) -> (String, Option<String>) {
+    sqlx::query_as("SELECT status, substatus FROM issue WHERE id = $1")
+        .bind(issue)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+fn in_release(release: &str) -> Value {
+    let mut e = exc(
+        "KeyError",
+        "'sku'",
+        Some(t01_frames(40, 12, "/srv/app", true)),
+    );
+    e["release"] = json!(release);
+    e
+}
+
+#[sqlx::test]
+async fn resolved_in_next_release_ignores_the_old_release_and_regresses_on_a_newer_one(
+    pool: PgPool,
+) {
+    use snag::store::Resolution;
+    let app = start(pool.clone()).await;
+    let p = app.project("t").await;
+    let issue = issue_of(&app, &p, &in_release("shop@1.0.0")).await;
+    app.store
+        .resolve_issue(issue, Resolution::NextRelease, None)
+        .await
+        .unwrap();
+    issue_of(&app, &p, &in_release("shop@1.0.0")).await;
+    assert_eq!(
+        status_of(&pool, issue).await.0,
+        "resolved",
+        "the release still running when resolved"
+    );
+    issue_of(&app, &p, &in_release("shop@1.1.0")).await;
+    assert_eq!(
+        status_of(&pool, issue).await,
+        ("unresolved".into(), Some("regressed".into()))
+    );
+}
+
+#[sqlx::test]
+async fn resolved_in_release_regresses_only_from_that_release_on(pool: PgPool) {
+    use snag::store::Resolution;
+    let app = start(pool.clone()).await;
+    let p = app.project("t").await;
+    let issue = issue_of(&app, &p, &in_release("shop@1.4.0")).await;
+    app.store
+        .resolve_issue(issue, Resolution::InRelease("shop@2.0.0".into()), None)
+        .await
+        .unwrap();
+    issue_of(&app, &p, &in_release("shop@1.5.0")).await;
+    let mut no_release = in_release("x");
+    no_release.as_object_mut().unwrap().remove("release");
+    issue_of(&app, &p, &no_release).await;
+    assert_eq!(
+        status_of(&pool, issue).await.0,
+        "resolved",
+        "older releases and release-less events do not regress"
+    );
+    issue_of(&app, &p, &in_release("shop@2.0.0")).await;
+    assert_eq!(
+        status_of(&pool, issue).await,
+        ("unresolved".into(), Some("regressed".into()))
+    );
+}
+
+#[sqlx::test]
+async fn ignored_until_more_events_wakes_up_as_escalating(pool: PgPool) {
+    use snag::store::IgnoreUntil;
+    let app = start(pool.clone()).await;
+    let p = app.project("t").await;
+    let issue = issue_of(&app, &p, &in_release("1.0")).await;
+    app.store
+        .ignore_issue(issue, IgnoreUntil::MoreEvents(2), None)
+        .await
+        .unwrap();
+    issue_of(&app, &p, &in_release("1.0")).await;
+    assert_eq!(status_of(&pool, issue).await.0, "ignored");
+    issue_of(&app, &p, &in_release("1.0")).await;
+    assert_eq!(
+        status_of(&pool, issue).await,
+        ("unresolved".into(), Some("escalating".into()))
+    );
+
+    app.store
+        .ignore_issue(issue, IgnoreUntil::Forever, None)
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        issue_of(&app, &p, &in_release("1.0")).await;
+    }
+    assert_eq!(
+        status_of(&pool, issue).await.0,
+        "ignored",
+        "ignored forever stays ignored"
+    );
+}
+
+#[sqlx::test]
+async fn issue_page_explains_the_grouping(pool: PgPool) {
+    let app = start(pool).await;
+    let p = app.project("t").await;
+    let issue = issue_of(
+        &app,
+        &p,
+        &exc(
+            "KeyError",
+            "'sku'",
+            Some(t01_frames(40, 12, "/srv/app", true)),
+        ),
+    )
+    .await;
+    let cookie = app.login("admin@example.com", "pw-123456789").await;
+    let (status, page) = app.get_page(&format!("/issues/{issue}"), &cookie).await;
+    assert_eq!(status, 200);
+    let section = page
+        .split("Grouping info")
+        .nth(1)
+        .expect("grouping section");
+    assert!(
+        section.contains("app") && section.contains("shop.pricing") && section.contains("KeyError"),
+        "{section}"
+    );
+}

@@ -52,6 +52,20 @@ impl IssueStatus {
     }
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolution {
+    Now,
+    NextRelease,
+    InRelease(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IgnoreUntil {
+    Forever,
+    Duration(i64),
+    MoreEvents(i64),
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum IssueSort {
     #[default]
@@ -258,6 +272,83 @@ impl Store {
             .bind(issue_id)
             .bind(user_id)
             .bind(format!("set_{}", status.as_str()))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Resolves an issue. "Next release" records the release current at
+    /// resolve time (plain resolve when the issue has none); the ingest
+    /// path then decides regressions per the resolution.
+    pub async fn resolve_issue(
+        &self,
+        issue_id: i64,
+        resolution: Resolution,
+        user_id: Option<i64>,
+    ) -> Result<()> {
+        let (kind, release) = match &resolution {
+            Resolution::Now => (None, None),
+            Resolution::NextRelease => (Some("next_release"), None),
+            Resolution::InRelease(version) => (Some("in_release"), Some(version.clone())),
+        };
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE issue SET status = 'resolved', substatus = NULL, resolved_at = now(),
+                    resolution_type = CASE WHEN $2 = 'next_release' AND last_release IS NULL THEN NULL ELSE $2 END,
+                    resolved_in_release = CASE WHEN $2 = 'next_release' THEN last_release ELSE $3 END,
+                    ignored_until = NULL, ignored_until_count = NULL
+              WHERE id = $1",
+        )
+        .bind(issue_id)
+        .bind(kind)
+        .bind(release.clone())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query("INSERT INTO activity (issue_id, user_id, kind, data) VALUES ($1, $2, 'set_resolved', $3)")
+            .bind(issue_id)
+            .bind(user_id)
+            .bind(serde_json::json!({ "resolution": kind, "release": release }))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn ignore_issue(
+        &self,
+        issue_id: i64,
+        until: IgnoreUntil,
+        user_id: Option<i64>,
+    ) -> Result<()> {
+        let (secs, count) = match until {
+            IgnoreUntil::Forever => (None, None),
+            IgnoreUntil::Duration(secs) => (Some(secs as f64), None),
+            IgnoreUntil::MoreEvents(n) => (None, Some(n)),
+        };
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE issue SET status = 'ignored', substatus = NULL, resolved_at = NULL, resolution_type = NULL,
+                    resolved_in_release = NULL,
+                    ignored_until = CASE WHEN $2::float8 IS NULL THEN NULL ELSE now() + make_interval(secs => $2) END,
+                    ignored_until_count = CASE WHEN $3::bigint IS NULL THEN NULL ELSE times_seen + $3 END
+              WHERE id = $1",
+        )
+        .bind(issue_id)
+        .bind(secs)
+        .bind(count)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query("INSERT INTO activity (issue_id, user_id, kind, data) VALUES ($1, $2, 'set_ignored', $3)")
+            .bind(issue_id)
+            .bind(user_id)
+            .bind(serde_json::json!({ "for_seconds": secs, "more_events": count }))
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;

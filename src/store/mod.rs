@@ -9,7 +9,7 @@ mod users;
 pub mod write;
 
 pub use events::{EventRow, EventSummaryRow};
-pub use issues::{IssueFilter, IssueRow, IssueSort, IssueStatus};
+pub use issues::{IgnoreUntil, IssueFilter, IssueRow, IssueSort, IssueStatus, Resolution};
 pub use projects::{KeyInfo, ProjectKeyRow, ProjectRow};
 pub use users::{SessionUser, UserRow};
 

@@ -445,41 +445,72 @@ async fn upsert_issue(
 
     let (issue_id, created, regressed) = match existing {
         Some(issue_id) => {
-            // A resolved issue that sees a new event regresses; an ignored
-            // issue whose snooze expired comes back as escalating.
-            let previous: Option<String> = sqlx::query_scalar(
-                "WITH old AS (SELECT id, status, ignored_until FROM issue WHERE id = $1 FOR UPDATE)
-                 UPDATE issue i SET
-                    times_seen = i.times_seen + 1,
-                    last_seen = GREATEST(i.last_seen, $2),
+            let (status, resolution, resolved_in, ignored_until, ignored_until_count, times_seen): (
+                String,
+                Option<String>,
+                Option<String>,
+                Option<DateTime<Utc>>,
+                Option<i64>,
+                i64,
+            ) = sqlx::query_as(
+                "SELECT status, resolution_type, resolved_in_release, ignored_until, ignored_until_count, times_seen
+                   FROM issue WHERE id = $1 FOR UPDATE",
+            )
+            .bind(issue_id)
+            .fetch_one(&mut **tx)
+            .await?;
+            let regressed = status == "resolved"
+                && match (resolution.as_deref(), &e.release, &resolved_in) {
+                    (None, _, _) => true,
+                    // A resolution exists but the event names no release.
+                    (Some(_), None, _) => false,
+                    (Some(kind), Some(release), Some(reference)) => {
+                        release_is_after(tx, e.project_id, release, reference, kind == "in_release")
+                            .await?
+                    }
+                    (Some(_), Some(_), None) => true,
+                };
+            // An ignored issue wakes up when its snooze ends or it reached
+            // the event count it was ignored until.
+            let woke = status == "ignored"
+                && (ignored_until.is_some_and(|t| t <= Utc::now())
+                    || ignored_until_count.is_some_and(|n| times_seen + 1 >= n));
+            let (new_status, new_substatus) = if regressed {
+                ("unresolved", Some("regressed"))
+            } else if woke {
+                ("unresolved", Some("escalating"))
+            } else {
+                (status.as_str(), None)
+            };
+            sqlx::query(
+                "UPDATE issue SET
+                    times_seen = times_seen + 1,
+                    last_seen = GREATEST(last_seen, $2),
                     level = $3,
-                    last_release = COALESCE($4, i.last_release),
+                    last_release = COALESCE($4, last_release),
                     last_event_id = $5,
-                    status = CASE
-                        WHEN old.status = 'resolved' THEN 'unresolved'
-                        WHEN old.status = 'ignored' AND old.ignored_until IS NOT NULL AND old.ignored_until <= now()
-                            THEN 'unresolved'
-                        ELSE old.status END,
-                    substatus = CASE
-                        WHEN old.status = 'resolved' THEN 'regressed'
-                        WHEN old.status = 'ignored' AND old.ignored_until IS NOT NULL AND old.ignored_until <= now()
-                            THEN 'escalating'
-                        ELSE i.substatus END,
-                    resolved_at = CASE WHEN old.status = 'resolved' THEN NULL ELSE i.resolved_at END
-                   FROM old WHERE i.id = old.id
-                 RETURNING old.status",
+                    status = $6,
+                    substatus = COALESCE($7, substatus),
+                    resolved_at = CASE WHEN $6 = 'resolved' THEN resolved_at ELSE NULL END,
+                    resolution_type = CASE WHEN $6 = 'resolved' THEN resolution_type ELSE NULL END,
+                    resolved_in_release = CASE WHEN $6 = 'resolved' THEN resolved_in_release ELSE NULL END,
+                    ignored_until = CASE WHEN $6 = 'ignored' THEN ignored_until ELSE NULL END,
+                    ignored_until_count = CASE WHEN $6 = 'ignored' THEN ignored_until_count ELSE NULL END
+                  WHERE id = $1",
             )
             .bind(issue_id)
             .bind(e.timestamp.max(e.received))
             .bind(&e.level)
             .bind(&e.release)
             .bind(e.event_id)
-            .fetch_optional(&mut **tx)
+            .bind(new_status)
+            .bind(new_substatus)
+            .execute(&mut **tx)
             .await?;
-            let regressed = previous.as_deref() == Some("resolved");
-            if regressed {
-                sqlx::query("INSERT INTO activity (issue_id, kind, data) VALUES ($1, 'set_regression', $2)")
+            if regressed || woke {
+                sqlx::query("INSERT INTO activity (issue_id, kind, data) VALUES ($1, $2, $3)")
                     .bind(issue_id)
+                    .bind(if regressed { "set_regression" } else { "set_escalating" })
                     .bind(serde_json::json!({ "event_id": e.event_id.simple().to_string(), "release": e.release }))
                     .execute(&mut **tx)
                     .await?;
@@ -539,6 +570,62 @@ async fn upsert_issue(
     Ok((issue_id, created, regressed))
 }
 
+/// Whether `release` comes after `reference` (or is it, when `inclusive`):
+/// by semantic version when both parse as one, else by when Snag first saw
+/// each release. A release not seen before is the newest; a reference not
+/// seen yet (resolved in a future release) is newer than everything.
+async fn release_is_after(
+    tx: &mut Transaction<'static, Postgres>,
+    project_id: i64,
+    release: &str,
+    reference: &str,
+    inclusive: bool,
+) -> std::result::Result<bool, sqlx::Error> {
+    if release == reference {
+        return Ok(inclusive);
+    }
+    if let (Some(a), Some(b)) = (semver_key(release), semver_key(reference)) {
+        return Ok(a > b);
+    }
+    let seen: Vec<(String, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT version, created_at FROM release WHERE project_id = $1 AND version IN ($2, $3)",
+    )
+    .bind(project_id)
+    .bind(release)
+    .bind(reference)
+    .fetch_all(&mut **tx)
+    .await?;
+    let when = |v: &str| {
+        seen.iter()
+            .find(|(version, _)| version == v)
+            .map(|(_, t)| *t)
+    };
+    Ok(match (when(release), when(reference)) {
+        (_, None) => false,
+        (None, Some(_)) => true,
+        (Some(a), Some(b)) => a > b,
+    })
+}
+
+/// `pkg@1.2.3`, `v1.2`, `1.2.3-rc1` → comparable numbers; None when the
+/// release is not a version (a commit hash, a date).
+pub(crate) fn semver_key(release: &str) -> Option<(u64, u64, u64, bool)> {
+    let version = release.rsplit('@').next()?.trim_start_matches(['v', 'V']);
+    let (core, pre) = match version.split_once(['-', '+']) {
+        Some((core, _)) => (core, true),
+        None => (version, false),
+    };
+    let mut parts = core.split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next().map_or(Some(0), |p| p.parse().ok())?;
+    let patch = parts.next().map_or(Some(0), |p| p.parse().ok())?;
+    if parts.next().is_some() {
+        return None;
+    }
+    // A pre-release sorts before its release.
+    Some((major, minor, patch, !pre))
+}
+
 async fn record_issue_facets(
     tx: &mut Transaction<'static, Postgres>,
     issue_id: i64,
@@ -593,4 +680,18 @@ async fn record_issue_facets(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::semver_key;
+
+    #[test]
+    fn versions_compare_like_semver() {
+        assert!(semver_key("shop@1.10.0") > semver_key("shop@1.9.3"));
+        assert!(semver_key("1.2.0") > semver_key("1.2.0-rc1"));
+        assert_eq!(semver_key("v2"), Some((2, 0, 0, true)));
+        assert_eq!(semver_key("4f2a9c1"), None);
+        assert_eq!(semver_key("2024.01.02.3"), None);
+    }
 }

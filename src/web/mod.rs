@@ -5,7 +5,9 @@ mod settings;
 pub mod view;
 
 use crate::app::AppState;
-use crate::store::{IssueFilter, IssueRow, IssueSort, IssueStatus, ProjectRow, StoreError};
+use crate::store::{
+    IgnoreUntil, IssueFilter, IssueRow, IssueSort, IssueStatus, ProjectRow, Resolution, StoreError,
+};
 use askama::Template;
 use auth::CurrentUser;
 use axum::Router;
@@ -373,8 +375,82 @@ struct IssuePage {
     first_seen: String,
     last_seen: String,
     event: Option<view::EventView>,
+    grouping: Vec<GroupingVariant>,
+    grouping_config: String,
     tags: Vec<(String, String, i64)>,
     events: Vec<(String, String, String)>,
+}
+
+/// One row of "why was this grouped": a variant, whether it produced a hash
+/// the issue uses, and what it was made of.
+pub struct GroupingVariant {
+    name: String,
+    contributes: bool,
+    hash: String,
+    hint: String,
+    values: String,
+}
+
+fn grouping_variants(grouping: Option<&serde_json::Value>) -> (String, Vec<GroupingVariant>) {
+    let Some(g) = grouping else {
+        return (String::new(), Vec::new());
+    };
+    let text = |v: &serde_json::Value, k: &str| {
+        v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string()
+    };
+    let variants = g
+        .get("variants")
+        .and_then(|v| v.as_array())
+        .map(|list| {
+            list.iter()
+                .map(|v| GroupingVariant {
+                    name: text(v, "name"),
+                    contributes: v
+                        .get("contributes")
+                        .and_then(|c| c.as_bool())
+                        .unwrap_or(false),
+                    hash: text(v, "hash"),
+                    hint: text(v, "hint"),
+                    values: v
+                        .get("fingerprint")
+                        .filter(|f| !f.is_null())
+                        .or_else(|| v.get("component"))
+                        .map(contributing_values)
+                        .unwrap_or_default(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    (text(g, "config"), variants)
+}
+
+/// Flattens a grouping component tree to the values that contributed.
+fn contributing_values(component: &serde_json::Value) -> String {
+    fn walk(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::String(s) => out.push(s.clone()),
+            serde_json::Value::Array(items) => items.iter().for_each(|i| walk(i, out)),
+            serde_json::Value::Object(map) => {
+                if map.get("contributes").and_then(|c| c.as_bool()) == Some(false) {
+                    return;
+                }
+                for key in ["values", "children"] {
+                    if let Some(child) = map.get(key) {
+                        walk(child, out);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(component, &mut out);
+    let mut text = out.join(" · ");
+    if text.len() > 2000 {
+        text.truncate(text.floor_char_boundary(2000));
+        text.push('…');
+    }
+    text
 }
 
 async fn issue(
@@ -388,11 +464,10 @@ async fn issue(
         .project(issue.project_id)
         .await?
         .ok_or(WebError::NotFound)?;
-    let event = app
-        .store
-        .latest_event(issue_id)
-        .await?
-        .map(|e| view::event_view(&e.event_id.simple().to_string(), &e.data));
+    let latest = app.store.latest_event(issue_id).await?;
+    let (grouping_config, grouping) =
+        grouping_variants(latest.as_ref().and_then(|e| e.grouping.as_ref()));
+    let event = latest.map(|e| view::event_view(&e.event_id.simple().to_string(), &e.data));
     let tags = app.store.issue_tags(issue_id).await?;
     let events = app
         .store
@@ -414,6 +489,8 @@ async fn issue(
         project,
         issue,
         event,
+        grouping,
+        grouping_config,
         tags,
         events,
     })
@@ -423,6 +500,32 @@ async fn issue(
 struct StatusForm {
     csrf: String,
     status: String,
+    /// For `resolved`: `now` (default), `next_release` or `in_release`.
+    resolve: Option<String>,
+    release: Option<String>,
+    /// For `ignored`: `forever` (default), `1h`, `24h`, `7d`, or `events:N`.
+    ignore: Option<String>,
+}
+
+fn ignore_until(value: Option<&str>) -> Result<IgnoreUntil, WebError> {
+    Ok(match value.unwrap_or("forever") {
+        "" | "forever" => IgnoreUntil::Forever,
+        "1h" => IgnoreUntil::Duration(3600),
+        "24h" => IgnoreUntil::Duration(86_400),
+        "7d" => IgnoreUntil::Duration(7 * 86_400),
+        other => match other
+            .strip_prefix("events:")
+            .and_then(|n| n.parse::<i64>().ok())
+            .filter(|n| *n > 0)
+        {
+            Some(n) => IgnoreUntil::MoreEvents(n),
+            None => {
+                return Err(WebError::BadRequest(format!(
+                    "unknown ignore option {other:?}"
+                )));
+            }
+        },
+    })
 }
 
 async fn set_status(
@@ -434,11 +537,55 @@ async fn set_status(
     if !user.check_csrf(&app.signing_key, &form.csrf) {
         return Err(WebError::Csrf);
     }
-    let status = IssueStatus::parse(&form.status)
-        .ok_or_else(|| WebError::BadRequest(format!("unknown status {:?}", form.status)))?;
-    app.store
-        .set_issue_status(issue_id, status, Some(user.id))
-        .await?;
+    match IssueStatus::parse(&form.status) {
+        Some(IssueStatus::Resolved) => {
+            let resolution = match form.resolve.as_deref().unwrap_or("now") {
+                "" | "now" => Resolution::Now,
+                "next_release" => Resolution::NextRelease,
+                "in_release" => match form
+                    .release
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|r| !r.is_empty())
+                {
+                    Some(release) => Resolution::InRelease(release.to_string()),
+                    None => {
+                        return Err(WebError::BadRequest(
+                            "name the release that fixes it".into(),
+                        ));
+                    }
+                },
+                other => {
+                    return Err(WebError::BadRequest(format!(
+                        "unknown resolution {other:?}"
+                    )));
+                }
+            };
+            app.store
+                .resolve_issue(issue_id, resolution, Some(user.id))
+                .await?;
+        }
+        Some(IssueStatus::Ignored) => {
+            app.store
+                .ignore_issue(
+                    issue_id,
+                    ignore_until(form.ignore.as_deref())?,
+                    Some(user.id),
+                )
+                .await?;
+        }
+        Some(IssueStatus::Unresolved) => {
+            app.store
+                .set_issue_status(issue_id, IssueStatus::Unresolved, Some(user.id))
+                .await?;
+        }
+        None => {
+            return Err(WebError::BadRequest(format!(
+                "unknown status {:?}",
+                form.status
+            )));
+        }
+    }
     Ok(Redirect::to(&format!("/issues/{issue_id}")).into_response())
 }
 
