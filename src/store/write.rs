@@ -425,6 +425,17 @@ async fn write_event(
     })
 }
 
+/// What decides an existing issue's transition when a new event arrives.
+#[derive(sqlx::FromRow)]
+struct IssueState {
+    status: String,
+    resolution: Option<String>,
+    resolved_in: Option<String>,
+    ignored_until: Option<DateTime<Utc>>,
+    ignored_until_count: Option<i64>,
+    times_seen: i64,
+}
+
 /// Finds the issue owning any of the event's hashes (primary hash wins) or
 /// creates one. Returns (issue id, created, regressed).
 async fn upsert_issue(
@@ -445,20 +456,15 @@ async fn upsert_issue(
 
     let (issue_id, created, regressed) = match existing {
         Some(issue_id) => {
-            let (status, resolution, resolved_in, ignored_until, ignored_until_count, times_seen): (
-                String,
-                Option<String>,
-                Option<String>,
-                Option<DateTime<Utc>>,
-                Option<i64>,
-                i64,
-            ) = sqlx::query_as(
-                "SELECT status, resolution_type, resolved_in_release, ignored_until, ignored_until_count, times_seen
-                   FROM issue WHERE id = $1 FOR UPDATE",
-            )
-            .bind(issue_id)
-            .fetch_one(&mut **tx)
-            .await?;
+            let IssueState { status, resolution, resolved_in, ignored_until, ignored_until_count, times_seen } =
+                sqlx::query_as(
+                    "SELECT status, resolution_type AS resolution, resolved_in_release AS resolved_in, ignored_until,
+                            ignored_until_count, times_seen
+                       FROM issue WHERE id = $1 FOR UPDATE",
+                )
+                .bind(issue_id)
+                .fetch_one(&mut **tx)
+                .await?;
             let regressed = status == "resolved"
                 && match (resolution.as_deref(), &e.release, &resolved_in) {
                     (None, _, _) => true,
