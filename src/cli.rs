@@ -222,12 +222,35 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+fn running_as_root() -> bool {
+    // The effective uid from /proc: `geteuid` would need unsafe code, which
+    // the crate denies.
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(str::to_string)
+        })
+        .and_then(|l| l.split_whitespace().nth(2).map(|euid| euid == "0"))
+        .unwrap_or(false)
+}
+
 async fn serve(config: Config) -> anyhow::Result<()> {
     init_logging(config.log_format);
     if config.secret_key.is_none() && !config.dev_mode {
         bail!("SNAG_SECRET_KEY is not set (set it, or SNAG_DEV=1 for local development)");
     }
+    if running_as_root() && crate::config::env_var("SNAG_ALLOW_ROOT").as_deref() != Some("1") {
+        bail!("refusing to serve as root; run as an unprivileged user (or set SNAG_ALLOW_ROOT=1)");
+    }
     let store = connect(&config).await?;
+    let unknown = store.unknown_migrations().await?;
+    if !unknown.is_empty() {
+        bail!(
+            "the database schema is newer than this binary (unknown migrations {unknown:?}); deploy the newer release"
+        );
+    }
     let pending = store.pending_migrations().await?;
     if !pending.is_empty() {
         bail!(

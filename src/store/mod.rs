@@ -99,6 +99,25 @@ impl Store {
             .collect())
     }
 
+    /// Applied migrations this binary does not know: the schema was migrated
+    /// by a newer release, and running against it could corrupt data.
+    pub async fn unknown_migrations(&self) -> Result<Vec<i64>> {
+        let applied: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
+                .fetch_all(&self.pool)
+                .await
+                .or_else(|e| match &e {
+                    sqlx::Error::Database(db) if db.code().as_deref() == Some("42P01") => {
+                        Ok(Vec::new())
+                    }
+                    _ => Err(e),
+                })?;
+        Ok(applied
+            .into_iter()
+            .filter(|v| !MIGRATOR.iter().any(|m| m.version == *v))
+            .collect())
+    }
+
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())

@@ -209,6 +209,7 @@ impl SnagProcess {
             .env("SNAG_SECRET_KEY", "durability-secret-key-0123456789")
             .env("SNAG_LOG_FORMAT", "json")
             .env("SNAG_DB_MAX_CONNECTIONS", "4")
+            .env("SNAG_ALLOW_ROOT", "1")
             .stdout(log.try_clone().unwrap())
             .stderr(log);
         for (k, v) in extra_env {
