@@ -389,3 +389,98 @@ async fn fingerprint_rules_group_matching_events_together(pool: PgPool) {
         .unwrap();
     assert_eq!(issues, vec![(2,)]);
 }
+
+#[sqlx::test]
+async fn event_navigation_raw_json_attachments_and_feedback(pool: PgPool) {
+    let app = start(pool.clone()).await;
+    let project = app.project("shop").await;
+    let ids = [
+        "e0000000000000000000000000000001",
+        "e0000000000000000000000000000002",
+        "e0000000000000000000000000000003",
+    ];
+    for id in ids {
+        let event = serde_json::to_vec(&error_event("KeyError", "'x'", "f")).unwrap();
+        let items: Vec<(&str, Vec<u8>)> = vec![("event", event)];
+        let mut body = envelope(Some(id), &items);
+        if id == ids[1] {
+            body.extend_from_slice(b"{\"type\":\"attachment\",\"length\":23,\"filename\":\"<x>.html\",\"content_type\":\"text/html\"}\n<script>evil()</script>\n");
+            let report = json!({"event_id": id, "name": "Ann", "email": "ann@example.com", "comments": "It broke <b>again</b>"});
+            body.extend_from_slice(format!("{{\"type\":\"user_report\"}}\n{report}\n").as_bytes());
+        }
+        assert_eq!(app.post_envelope(&project, body).await.status(), 200);
+    }
+    let issue_id: i64 = sqlx::query_scalar("SELECT id FROM issue")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let cookie = app.login("admin@example.com", "pw-123456789").await;
+
+    let (status, page) = app
+        .get_page(&format!("/issues/{issue_id}/events/{}", ids[1]), &cookie)
+        .await;
+    assert_eq!(status, 200);
+    for target in [ids[0], ids[2]] {
+        assert!(
+            page.contains(&format!("/issues/{issue_id}/events/{target}\">")),
+            "navigation links to {target}"
+        );
+    }
+    assert!(
+        page.contains("It broke &#60;b&#62;again&#60;/b&#62;"),
+        "feedback shown, escaped"
+    );
+    let attachment_id: i64 = sqlx::query_scalar("SELECT id FROM attachment")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(page.contains(&format!("/attachments/{attachment_id}")));
+
+    let r = app
+        .client
+        .get(app.url(&format!("/attachments/{attachment_id}")))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["content-type"],
+        "application/octet-stream",
+        "never rendered as HTML"
+    );
+    assert_eq!(
+        r.headers()["content-disposition"],
+        "attachment; filename=\"_x_.html\""
+    );
+    assert_eq!(
+        r.bytes().await.unwrap().as_ref(),
+        b"<script>evil()</script>"
+    );
+
+    let r = app
+        .client
+        .get(app.url(&format!("/issues/{issue_id}/events/{}/json", ids[2])))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let data: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(data["event_id"], ids[2]);
+
+    let (status, _) = app
+        .get_page(
+            &format!("/issues/{issue_id}/events/ffffffffffffffffffffffffffffffff"),
+            &cookie,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let anonymous = app
+        .client
+        .get(app.url(&format!("/attachments/{attachment_id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 303, "downloads need a login");
+}

@@ -34,7 +34,124 @@ const EVENT_COLUMNS: &str =
     "event_id, project_id, issue_id, event_type, \"timestamp\", received_at,
     level, platform, release, environment, message, title, data, grouping";
 
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AttachmentRow {
+    pub id: i64,
+    pub project_id: i64,
+    pub event_id: uuid::Uuid,
+    pub name: String,
+    pub content_type: Option<String>,
+    pub attachment_type: String,
+    pub size: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct Neighbours {
+    oldest: Option<uuid::Uuid>,
+    older: Option<uuid::Uuid>,
+    newer: Option<uuid::Uuid>,
+    latest: Option<uuid::Uuid>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UserReportRow {
+    pub event_id: uuid::Uuid,
+    pub name: String,
+    pub email: String,
+    pub comments: String,
+    pub created_at: DateTime<Utc>,
+}
+
 impl Store {
+    /// The event of an issue by id, or its latest when `event_id` is None.
+    pub async fn issue_event(
+        &self,
+        issue_id: i64,
+        event_id: Option<uuid::Uuid>,
+    ) -> Result<Option<EventRow>> {
+        match event_id {
+            None => self.latest_event(issue_id).await,
+            Some(id) => {
+                let sql = format!(
+                    "SELECT {EVENT_COLUMNS} FROM event WHERE issue_id = $1 AND event_id = $2"
+                );
+                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(issue_id)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+        }
+    }
+
+    /// Ids of the (oldest, older, newer, latest) events around one event of
+    /// an issue, for navigation.
+    pub async fn event_neighbours(
+        &self,
+        issue_id: i64,
+        event_id: uuid::Uuid,
+    ) -> Result<[Option<uuid::Uuid>; 4]> {
+        let row: Neighbours = sqlx::query_as(
+            "WITH cur AS (SELECT id, received_at FROM event WHERE issue_id = $1 AND event_id = $2)
+             SELECT
+               (SELECT event_id FROM event WHERE issue_id = $1 ORDER BY received_at, id LIMIT 1) AS oldest,
+               (SELECT e.event_id FROM event e, cur WHERE e.issue_id = $1 AND (e.received_at, e.id) < (cur.received_at, cur.id)
+                 ORDER BY e.received_at DESC, e.id DESC LIMIT 1) AS older,
+               (SELECT e.event_id FROM event e, cur WHERE e.issue_id = $1 AND (e.received_at, e.id) > (cur.received_at, cur.id)
+                 ORDER BY e.received_at, e.id LIMIT 1) AS newer,
+               (SELECT event_id FROM event WHERE issue_id = $1 ORDER BY received_at DESC, id DESC LIMIT 1) AS latest",
+        )
+        .bind(issue_id)
+        .bind(event_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok([row.oldest, row.older, row.newer, row.latest])
+    }
+
+    pub async fn event_attachments(
+        &self,
+        project_id: i64,
+        event_id: uuid::Uuid,
+    ) -> Result<Vec<AttachmentRow>> {
+        Ok(sqlx::query_as(
+            "SELECT id, project_id, event_id, name, content_type, attachment_type, size
+               FROM attachment WHERE project_id = $1 AND event_id = $2 ORDER BY id",
+        )
+        .bind(project_id)
+        .bind(event_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub async fn attachment(&self, id: i64) -> Result<Option<(AttachmentRow, Vec<u8>)>> {
+        let Some(row): Option<AttachmentRow> = sqlx::query_as(
+            "SELECT id, project_id, event_id, name, content_type, attachment_type, size FROM attachment WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let data: Vec<u8> = sqlx::query_scalar("SELECT data FROM attachment WHERE id = $1")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(Some((row, data)))
+    }
+
+    /// User feedback on any event of the issue.
+    pub async fn issue_user_reports(&self, issue_id: i64) -> Result<Vec<UserReportRow>> {
+        Ok(sqlx::query_as(
+            "SELECT r.event_id, r.name, r.email, r.comments, r.created_at
+               FROM user_report r JOIN event e ON e.project_id = r.project_id AND e.event_id = r.event_id
+              WHERE e.issue_id = $1 ORDER BY r.created_at DESC LIMIT 50",
+        )
+        .bind(issue_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     pub async fn event(&self, project_id: i64, event_id: uuid::Uuid) -> Result<Option<EventRow>> {
         let sql =
             format!("SELECT {EVENT_COLUMNS} FROM event WHERE project_id = $1 AND event_id = $2");

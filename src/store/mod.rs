@@ -8,7 +8,7 @@ mod projects;
 mod users;
 pub mod write;
 
-pub use events::{EventRow, EventSummaryRow};
+pub use events::{AttachmentRow, EventRow, EventSummaryRow, UserReportRow};
 pub use issues::{IgnoreUntil, IssueFilter, IssueRow, IssueSort, IssueStatus, Resolution};
 pub use projects::{KeyInfo, ProjectKeyRow, ProjectRow};
 pub use users::{SessionUser, UserRow};

@@ -26,6 +26,9 @@ pub fn router() -> Router<AppState> {
         .route("/projects", get(projects))
         .route("/projects/{project_id}/issues", get(issues))
         .route("/issues/{issue_id}", get(issue))
+        .route("/issues/{issue_id}/events/{event_id}", get(issue_event))
+        .route("/issues/{issue_id}/events/{event_id}/json", get(event_json))
+        .route("/attachments/{attachment_id}", get(download_attachment))
         .route("/issues/{issue_id}/status", post(set_status))
         .route("/issues/{issue_id}/delete", post(delete_issue))
         .route("/static/snag.css", get(stylesheet))
@@ -375,6 +378,10 @@ struct IssuePage {
     first_seen: String,
     last_seen: String,
     event: Option<view::EventView>,
+    /// Event ids for oldest, older, newer, latest.
+    nav: [Option<String>; 4],
+    attachments: Vec<crate::store::AttachmentRow>,
+    reports: Vec<crate::store::UserReportRow>,
     grouping: Vec<GroupingVariant>,
     grouping_config: String,
     tags: Vec<(String, String, i64)>,
@@ -458,13 +465,106 @@ async fn issue(
     user: CurrentUser,
     Path(issue_id): Path<i64>,
 ) -> WebResult {
+    issue_page(&app, user, issue_id, None).await
+}
+
+async fn issue_event(
+    State(app): State<AppState>,
+    user: CurrentUser,
+    Path((issue_id, event_id)): Path<(i64, String)>,
+) -> WebResult {
+    let event_id = uuid::Uuid::parse_str(&event_id).map_err(|_| WebError::NotFound)?;
+    issue_page(&app, user, issue_id, Some(event_id)).await
+}
+
+/// The stored event as JSON, downloaded rather than rendered: it is
+/// attacker-controlled content.
+async fn event_json(
+    State(app): State<AppState>,
+    _user: CurrentUser,
+    Path((issue_id, event_id)): Path<(i64, String)>,
+) -> WebResult {
+    let event_id = uuid::Uuid::parse_str(&event_id).map_err(|_| WebError::NotFound)?;
+    let event = app
+        .store
+        .issue_event(issue_id, Some(event_id))
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let body = serde_json::to_string_pretty(&event.data).unwrap_or_default();
+    let disposition = format!("attachment; filename=\"event-{}.json\"", event_id.simple());
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/json".to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+async fn download_attachment(
+    State(app): State<AppState>,
+    _user: CurrentUser,
+    Path(attachment_id): Path<i64>,
+) -> WebResult {
+    let (row, data) = app
+        .store
+        .attachment(attachment_id)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let safe_name: String = row
+        .name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || ".-_".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    // Always a download with a neutral type: attachments are uploaded by
+    // anyone holding a DSN and must never render in our origin.
+    let disposition = format!("attachment; filename=\"{safe_name}\"");
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        data,
+    )
+        .into_response())
+}
+
+async fn issue_page(
+    app: &AppState,
+    user: CurrentUser,
+    issue_id: i64,
+    event_id: Option<uuid::Uuid>,
+) -> WebResult {
     let issue = app.store.issue(issue_id).await?.ok_or(WebError::NotFound)?;
     let project = app
         .store
         .project(issue.project_id)
         .await?
         .ok_or(WebError::NotFound)?;
-    let latest = app.store.latest_event(issue_id).await?;
+    let latest = app.store.issue_event(issue_id, event_id).await?;
+    if event_id.is_some() && latest.is_none() {
+        return Err(WebError::NotFound);
+    }
+    let (nav, attachments) = match &latest {
+        Some(e) => (
+            app.store
+                .event_neighbours(issue_id, e.event_id)
+                .await?
+                .map(|id| id.map(|u| u.simple().to_string())),
+            app.store
+                .event_attachments(e.project_id, e.event_id)
+                .await?,
+        ),
+        None => (Default::default(), Vec::new()),
+    };
+    let reports = app.store.issue_user_reports(issue_id).await?;
     let (grouping_config, grouping) =
         grouping_variants(latest.as_ref().and_then(|e| e.grouping.as_ref()));
     let event = latest.map(|e| view::event_view(&e.event_id.simple().to_string(), &e.data));
@@ -489,6 +589,9 @@ async fn issue(
         project,
         issue,
         event,
+        nav,
+        attachments,
+        reports,
         grouping,
         grouping_config,
         tags,
