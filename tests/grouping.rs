@@ -500,6 +500,17 @@ async fn ignored_until_more_events_wakes_up_as_escalating(pool: PgPool) {
         status_of(&pool, issue).await,
         ("unresolved".into(), Some("escalating".into()))
     );
+    let woke_alerts: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM alert_outbox WHERE issue_id = $1 AND kind = 'escalating'",
+    )
+    .bind(issue)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        woke_alerts, 1,
+        "an ignored issue that wakes up raises an alert"
+    );
 
     app.store
         .ignore_issue(issue, IgnoreUntil::Forever, None)

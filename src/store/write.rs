@@ -356,11 +356,13 @@ async fn write_event(
     let mut issue_id = None;
     let mut new_issue = false;
     let mut regression = false;
+    let mut escalating = false;
     if !e.hashes.is_empty() {
-        let (id, created, regressed) = upsert_issue(tx, e).await?;
+        let (id, created, regressed, woke) = upsert_issue(tx, e).await?;
         issue_id = Some(id);
         new_issue = created;
         regression = regressed;
+        escalating = woke;
     }
 
     let tags_json = Value::Array(
@@ -407,13 +409,22 @@ async fn write_event(
 
     if let Some(issue_id) = issue_id {
         record_issue_facets(tx, issue_id, e).await?;
-        if new_issue || regression {
+        let alert = if new_issue {
+            Some("new_issue")
+        } else if regression {
+            Some("regression")
+        } else if escalating {
+            Some("escalating")
+        } else {
+            None
+        };
+        if let Some(kind) = alert {
             sqlx::query(
                 "INSERT INTO alert_outbox (project_id, issue_id, kind) VALUES ($1, $2, $3)",
             )
             .bind(e.project_id)
             .bind(issue_id)
-            .bind(if new_issue { "new_issue" } else { "regression" })
+            .bind(kind)
             .execute(&mut **tx)
             .await?;
         }
@@ -437,11 +448,11 @@ struct IssueState {
 }
 
 /// Finds the issue owning any of the event's hashes (primary hash wins) or
-/// creates one. Returns (issue id, created, regressed).
+/// creates one. Returns (issue id, created, regressed, woke from ignore).
 async fn upsert_issue(
     tx: &mut Transaction<'static, Postgres>,
     e: &NewEvent,
-) -> std::result::Result<(i64, bool, bool), sqlx::Error> {
+) -> std::result::Result<(i64, bool, bool, bool), sqlx::Error> {
     let found: Vec<(String, i64)> = sqlx::query_as(
         "SELECT hash, issue_id FROM issue_hash WHERE project_id = $1 AND hash = ANY($2)",
     )
@@ -454,7 +465,7 @@ async fn upsert_issue(
         .iter()
         .find_map(|h| found.iter().find(|(fh, _)| fh == h).map(|(_, id)| *id));
 
-    let (issue_id, created, regressed) = match existing {
+    let (issue_id, created, regressed, woke) = match existing {
         Some(issue_id) => {
             let IssueState { status, resolution, resolved_in, ignored_until, ignored_until_count, times_seen } =
                 sqlx::query_as(
@@ -521,7 +532,7 @@ async fn upsert_issue(
                     .execute(&mut **tx)
                     .await?;
             }
-            (issue_id, false, regressed)
+            (issue_id, false, regressed, woke)
         }
         None => {
             let short_id: i64 = sqlx::query_scalar(
@@ -557,7 +568,7 @@ async fn upsert_issue(
                 .bind(issue_id)
                 .execute(&mut **tx)
                 .await?;
-            (issue_id, true, false)
+            (issue_id, true, false, false)
         }
     };
 
@@ -573,7 +584,7 @@ async fn upsert_issue(
     .bind(issue_id)
     .execute(&mut **tx)
     .await?;
-    Ok((issue_id, created, regressed))
+    Ok((issue_id, created, regressed, woke))
 }
 
 /// Whether `release` comes after `reference` (or is it, when `inclusive`):
