@@ -138,6 +138,7 @@ async fn serve(
     pipeline: PipelineHandle,
 ) -> std::io::Result<()> {
     let flag = state.shutting_down.clone();
+    let trusted = Arc::new(state.config.trusted_proxies.clone());
     // Path rewriting must happen before routing, so it wraps the router as
     // a whole rather than being a route layer.
     let app = router(state).map_request(|mut req: Request| {
@@ -146,7 +147,28 @@ async fn serve(
         }
         req
     });
-    axum::serve(listener, tower::make::Shared::new(app))
+    // Per connection: the peer address decides whether forwarding headers
+    // are believed. Downstream code only ever sees one X-Forwarded-For
+    // value, the client address Snag trusts.
+    let make_service = tower::service_fn(
+        move |incoming: axum::serve::IncomingStream<'_, TcpListener>| {
+            let peer = incoming.remote_addr().ip();
+            let app = app.clone();
+            let trusted = trusted.clone();
+            async move {
+                Ok::<_, std::convert::Infallible>(app.map_request(move |mut req: Request| {
+                    let client = crate::config::client_ip(peer, req.headers(), &trusted);
+                    let headers = req.headers_mut();
+                    headers.remove("x-real-ip");
+                    if let Ok(value) = axum::http::HeaderValue::from_str(&client.to_string()) {
+                        headers.insert("x-forwarded-for", value);
+                    }
+                    req
+                }))
+            }
+        },
+    );
+    axum::serve(listener, make_service)
         .with_graceful_shutdown(async move {
             let _ = shutdown.await;
             flag.store(true, Ordering::Relaxed);

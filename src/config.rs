@@ -1,6 +1,6 @@
 //! Typed configuration, read once from the environment (twelve-factor).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +33,66 @@ pub struct Config {
     pub pipeline_batch: usize,
     pub shutdown_grace: Duration,
     pub session_ttl: Duration,
+    /// Peers whose X-Forwarded-For / X-Real-IP headers are believed.
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+/// An address block such as `10.0.0.0/8` or `::1/128` (a bare address is a
+/// block of one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl IpNet {
+    pub fn parse(text: &str) -> Option<Self> {
+        let (addr, prefix) = match text.trim().split_once('/') {
+            Some((a, p)) => (a.parse::<IpAddr>().ok()?, Some(p.parse::<u8>().ok()?)),
+            None => (text.trim().parse::<IpAddr>().ok()?, None),
+        };
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        (prefix <= max).then_some(Self { addr, prefix })
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let bits = |ip: IpAddr| -> (u128, u8) {
+            match ip {
+                IpAddr::V4(v4) => (u128::from(u32::from(v4)), 32),
+                IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                    Some(v4) => (u128::from(u32::from(v4)), 32),
+                    None => (u128::from(v6), 128),
+                },
+            }
+        };
+        let ((net, width), (candidate, candidate_width)) = (bits(self.addr), bits(ip));
+        if width != candidate_width {
+            return false;
+        }
+        let host_bits = u32::from(width - self.prefix);
+        let mask = if host_bits >= 128 {
+            0
+        } else {
+            u128::MAX << host_bits
+        };
+        (net & mask) == (candidate & mask)
+    }
+}
+
+/// The client address for a request from `peer`: the first X-Forwarded-For
+/// (or X-Real-IP) entry when the peer is a trusted proxy, else the peer.
+pub fn client_ip(peer: IpAddr, headers: &axum::http::HeaderMap, trusted: &[IpNet]) -> IpAddr {
+    if !trusted.iter().any(|net| net.contains(peer)) {
+        return peer;
+    }
+    headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .or_else(|| headers.get("x-real-ip").and_then(|v| v.to_str().ok()))
+        .and_then(|ip| ip.trim().parse().ok())
+        .unwrap_or(peer)
 }
 
 /// Reads a variable, treating an empty value as unset (shell scripts often
@@ -86,6 +146,7 @@ impl Config {
             pipeline_batch: 500,
             shutdown_grace: Duration::from_secs(25),
             session_ttl: Duration::from_secs(14 * 24 * 3600),
+            trusted_proxies: Vec::new(),
         }
     }
 
@@ -133,6 +194,7 @@ impl Config {
             session_ttl: Duration::from_secs(
                 3600 * parse_num::<u64>("SNAG_SESSION_HOURS", 24 * 14)?,
             ),
+            trusted_proxies: parse_proxies()?,
         })
     }
 
@@ -160,6 +222,20 @@ impl Config {
 pub fn dsn_for(base_url: &str, public_key: &str, project_id: i64) -> String {
     let (scheme, rest) = base_url.split_once("://").unwrap_or(("http", base_url));
     format!("{scheme}://{public_key}@{rest}/{project_id}")
+}
+
+fn parse_proxies() -> Result<Vec<IpNet>, ConfigError> {
+    env_var("SNAG_TRUSTED_PROXIES")
+        .unwrap_or_default()
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| {
+            IpNet::parse(s).ok_or_else(|| ConfigError::Invalid {
+                name: "SNAG_TRUSTED_PROXIES",
+                reason: format!("{s:?} is not an address or CIDR block"),
+            })
+        })
+        .collect()
 }
 
 fn normalize_base_url(url: &str) -> Result<String, ConfigError> {
@@ -209,6 +285,36 @@ mod tests {
         assert_eq!(
             default_base_url("[::1]:9000".parse().unwrap()),
             "http://[::1]:9000"
+        );
+    }
+
+    #[test]
+    fn trusted_proxies_decide_the_client_address() {
+        let nets = vec![
+            IpNet::parse("10.0.0.0/8").unwrap(),
+            IpNet::parse("::1").unwrap(),
+        ];
+        assert!(nets[0].contains("10.1.2.3".parse().unwrap()));
+        assert!(!nets[0].contains("11.0.0.1".parse().unwrap()));
+        assert!(nets[0].contains("::ffff:10.0.0.9".parse().unwrap()));
+        assert!(nets[1].contains("::1".parse().unwrap()));
+        assert!(IpNet::parse("10.0.0.0/33").is_none() && IpNet::parse("nonsense").is_none());
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert("x-forwarded-for", "203.0.113.7, 10.0.0.2".parse().unwrap());
+        let proxy: IpAddr = "10.0.0.2".parse().unwrap();
+        let stranger: IpAddr = "198.51.100.1".parse().unwrap();
+        assert_eq!(
+            client_ip(proxy, &headers, &nets),
+            "203.0.113.7".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            client_ip(stranger, &headers, &nets),
+            stranger,
+            "spoofed headers are ignored"
+        );
+        assert_eq!(
+            client_ip(proxy, &axum::http::HeaderMap::new(), &nets),
+            proxy
         );
     }
 

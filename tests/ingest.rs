@@ -1245,3 +1245,40 @@ async fn repeated_session_updates_count_the_session_once(pool: PgPool) {
             .unwrap();
     assert_eq!(counts, (1, 1));
 }
+
+#[sqlx::test]
+async fn forwarded_client_address_is_believed_only_from_trusted_proxies(pool: PgPool) {
+    async fn stored_ip(pool: PgPool, trusted: &[&str]) -> String {
+        let mut config = test_config();
+        config.trusted_proxies = trusted
+            .iter()
+            .map(|t| snag::config::IpNet::parse(t).unwrap())
+            .collect();
+        let app = start_with(pool.clone(), config).await;
+        let project = app.project(&format!("p{}", trusted.len())).await;
+        let mut event = error_event("E", "v", "f");
+        event["user"] = json!({"ip_address": "{{auto}}"});
+        let event_id = format!("{:032x}", 0xabc0 + trusted.len());
+        let r = app
+            .client
+            .post(app.url(&format!("/api/{}/envelope/", project.id)))
+            .header("x-sentry-auth", auth_header(&project.key))
+            .header("x-forwarded-for", "203.0.113.7")
+            .body(event_envelope(&event_id, &event))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        sqlx::query_scalar("SELECT data->'user'->>'ip_address' FROM event WHERE event_id = $1")
+            .bind(Uuid::parse_str(&event_id).unwrap())
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    }
+    assert_eq!(
+        stored_ip(pool.clone(), &[]).await,
+        "127.0.0.1",
+        "a spoofed header from a stranger is ignored"
+    );
+    assert_eq!(stored_ip(pool, &["127.0.0.0/8"]).await, "203.0.113.7");
+}
