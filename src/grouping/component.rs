@@ -42,9 +42,11 @@ impl Component {
 
     /// A contributing node with one string leaf.
     pub fn leaf(id: &'static str, value: impl Into<String>) -> Self {
-        let mut c = Component::new(id);
-        c.values.push(ComponentValue::Value(value.into()));
-        c
+        // Exact capacity: a pushed-to empty Vec would reserve four slots per leaf.
+        Component {
+            values: vec![ComponentValue::Value(value.into())],
+            ..Component::new(id)
+        }
     }
 
     pub fn push(&mut self, child: Component) {

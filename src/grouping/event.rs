@@ -50,9 +50,6 @@ pub(crate) struct Thread<'a> {
 
 #[derive(Debug, Default)]
 pub(crate) struct EventView<'a> {
-    // Not read yet: per-platform event rules (e.g. native) will key on it.
-    #[allow(dead_code)]
-    pub platform: &'a str,
     pub exceptions: Vec<Exception<'a>>,
     /// Top-level `stacktrace`, unless it was moved into the only exception.
     pub stacktrace: Option<Vec<Frame<'a>>>,
@@ -126,24 +123,49 @@ fn frames<'a>(stacktrace: Option<&'a Value>, platform: &'a str) -> Option<Vec<Fr
 }
 
 fn frame<'a>(f: &'a Obj, event_platform: &'a str) -> Frame<'a> {
-    let sourcemap = f
-        .get("data")
-        .and_then(Value::as_object)
-        .is_some_and(|d| d.get("sourcemap").is_some_and(|s| !s.is_null()));
-    Frame {
-        function: str_field(f, "function"),
-        raw_function: str_field(f, "raw_function"),
-        module: str_field(f, "module"),
-        filename: str_field(f, "filename"),
-        abs_path: str_field(f, "abs_path"),
-        package: str_field(f, "package"),
-        context_line: str_field(f, "context_line"),
-        lineno: f.get("lineno").filter(|v| !v.is_null()),
-        colno: f.get("colno").filter(|v| !v.is_null()),
-        in_app: bool_field(f, "in_app"),
-        platform: str_field(f, "platform").unwrap_or(event_platform),
-        sourcemap,
+    let mut fr = Frame {
+        function: None,
+        raw_function: None,
+        module: None,
+        filename: None,
+        abs_path: None,
+        package: None,
+        context_line: None,
+        lineno: None,
+        colno: None,
+        in_app: false,
+        platform: event_platform,
+        sourcemap: false,
+    };
+    // One pass over the frame's keys instead of a map lookup per field: frames are the
+    // bulk of an event and this runs for every one of them.
+    for (k, v) in f {
+        let s = match v {
+            Value::String(s) if !s.is_empty() => Some(s.as_str()),
+            _ => None,
+        };
+        match k.as_str() {
+            "function" => fr.function = s,
+            "raw_function" => fr.raw_function = s,
+            "module" => fr.module = s,
+            "filename" => fr.filename = s,
+            "abs_path" => fr.abs_path = s,
+            "package" => fr.package = s,
+            "context_line" => fr.context_line = s,
+            "lineno" if !v.is_null() => fr.lineno = Some(v),
+            "colno" if !v.is_null() => fr.colno = Some(v),
+            "in_app" => fr.in_app = matches!(v, Value::Bool(true)),
+            "platform" => fr.platform = s.unwrap_or(event_platform),
+            "data" => {
+                fr.sourcemap = v
+                    .as_object()
+                    .and_then(|d| d.get("sourcemap"))
+                    .is_some_and(|s| !s.is_null());
+            }
+            _ => {}
+        }
     }
+    fr
 }
 
 /// Relay's split of an untyped `"TypeError: x"` value into type and value.
@@ -204,16 +226,11 @@ fn scalar_string(v: &Value) -> Option<String> {
 impl<'a> EventView<'a> {
     pub fn parse(event: &'a Value) -> EventView<'a> {
         let Some(o) = event.as_object() else {
-            return EventView {
-                platform: "other",
-                ..EventView::default()
-            };
+            return EventView::default();
         };
+        // Frames carry the platform they are grouped by (their own, else this one).
         let platform = str_field(o, "platform").unwrap_or("other");
-        let mut view = EventView {
-            platform,
-            ..EventView::default()
-        };
+        let mut view = EventView::default();
 
         if let Some(ex) = get_any(o, &["exception", "sentry.interfaces.Exception"]) {
             view.exceptions = values_list(ex).map(|e| exception(e, platform)).collect();

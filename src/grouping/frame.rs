@@ -113,7 +113,7 @@ pub(crate) fn frame_component(f: &Frame, cfg: &GroupingConfig) -> Component {
     if uses_context_line(platform)
         && let Some(line) = f.context_line
     {
-        let mut collapsed = line.split_whitespace().collect::<Vec<_>>().join(" ");
+        let mut collapsed = collapse_whitespace(line);
         if platform == "python" && collapsed.contains("spawn_main(") {
             // multiprocessing passes fresh fd numbers on every start
             collapsed = SPAWN_MAIN_RE.replace_all(&collapsed, "=<int>").into_owned();
@@ -148,6 +148,17 @@ pub(crate) fn frame_component(f: &Frame, cfg: &GroupingConfig) -> Component {
     }
     frame.contributes_if_any_child("ignored because no frame component contributes");
     frame
+}
+
+fn collapse_whitespace(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    for word in line.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
 }
 
 static SPAWN_MAIN_RE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"=\d+").unwrap());
@@ -342,7 +353,11 @@ pub(crate) fn trim_native_function(func: &str) -> Cow<'_, str> {
 
     const ANON_NS: &str = "(anonymous namespace)";
     const ANON_MARK: &str = "\u{1}anon\u{1}";
-    let replaced = s.replace(ANON_NS, ANON_MARK);
+    const MSVC_ANON_NS: &str = "`anonymous namespace'";
+    const MSVC_ANON_MARK: &str = "\u{1}msvc-anon\u{1}";
+    let replaced = s
+        .replace(ANON_NS, ANON_MARK)
+        .replace(MSVC_ANON_NS, MSVC_ANON_MARK);
     let replaced = LAMBDA_RE.replace_all(&replaced, "lambda");
 
     let chars: Vec<char> = replaced.chars().collect();
@@ -406,7 +421,9 @@ pub(crate) fn trim_native_function(func: &str) -> Cow<'_, str> {
         .copied()
         .unwrap_or("")
         .trim_start_matches(['*', '&']);
-    let name = name.replace(ANON_MARK, ANON_NS);
+    let name = name
+        .replace(ANON_MARK, ANON_NS)
+        .replace(MSVC_ANON_MARK, MSVC_ANON_NS);
     if name.is_empty() {
         Cow::Borrowed(func)
     } else {
@@ -677,7 +694,6 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "known gap: native symbol trimming cuts the `anonymous namespace` prefix"]
     fn native_trimming() {
         let cases = [
             ("main", "main"),

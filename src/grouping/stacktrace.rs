@@ -130,13 +130,18 @@ pub(crate) fn chained_exception(excs: &[Exception], cfg: &GroupingConfig) -> (Pa
         None => ((0..excs.len()).collect(), None),
     };
     if let [only] = order.as_slice() {
-        return (singles[*only].clone(), main_id);
+        let mut singles = singles;
+        return (singles.swap_remove(*only), main_id);
     }
     let mut app = Component::new("chained-exception");
     let mut system = Component::new("chained-exception");
+    // Indices in `order` are distinct, so each tree can be moved out exactly once.
+    let mut singles: Vec<Option<Pair>> = singles.into_iter().map(Some).collect();
     for i in order {
-        app.push(singles[i].app.clone());
-        system.push(singles[i].system.clone());
+        if let Some(p) = singles[i].take() {
+            app.push(p.app);
+            system.push(p.system);
+        }
     }
     app.contributes_if_any_child("ignored because no exception contributes");
     system.contributes_if_any_child("ignored because no exception contributes");
