@@ -124,12 +124,23 @@ def test_triage_in_a_real_browser(snag, browser):
 
     browser.goto(f"{snag.base_url}/projects/{project_id}/issues")
     browser.eval("""
-        document.querySelector('input[name=query]').value = 'JSONDecodeError';
+        document.querySelector('input[name=query]').value = 'is:resolved JSONDecodeError';
         document.querySelector('form.filters').submit();
     """)
     browser.wait_for("location.search.includes('JSONDecodeError') && document.readyState === 'complete'")
+    # The search text's is: wins over the status select: nothing is resolved yet.
+    assert browser.eval("document.querySelectorAll('a.title').length") == 0
+    browser.eval("""
+        document.querySelector('input[name=query]').value = 'is:unresolved level:error JSONDecodeError';
+        document.querySelector('form.filters').submit();
+    """)
+    browser.wait_for("location.search.includes('level%3Aerror') && document.readyState === 'complete'")
     titles = browser.eval("[...document.querySelectorAll('a.title')].map(a => a.textContent)")
     assert len(titles) == 1 and titles[0].startswith("JSONDecodeError"), titles
+    assert browser.eval("document.querySelector('svg.spark rect:not(.zero)') !== null"), "the sparkline shows the event"
+    # The external script runs under the CSP: "select all" ticks every row.
+    browser.eval("const all = document.querySelector('input[data-select-all]'); all.checked = true; all.dispatchEvent(new Event('change', {bubbles: true}))")
+    assert browser.eval("[...document.querySelectorAll('input[name=issue]')].every(b => b.checked)")
     browser.screenshot("issue-list.png")
 
     browser.eval("document.querySelector('a.title').click()")
@@ -141,6 +152,7 @@ def test_triage_in_a_real_browser(snag, browser):
     browser.eval(f"{library}.querySelector('summary').click()")
     assert browser.eval(f"{library}.open")
     assert browser.eval("document.body.innerText.includes('load_settings')")
+    assert "## COMPAT-1: JSONDecodeError" in browser.eval("document.getElementById('issue-markdown').value")
     browser.screenshot("issue-page.png")
 
     browser.eval("[...document.querySelectorAll('section.actions button')].find(b => b.textContent === 'Resolve').click()")

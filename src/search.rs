@@ -4,9 +4,15 @@
 //! understands: free text (words or quoted phrases, matched against title and
 //! culprit), `is:unresolved|resolved|ignored|regressed|assigned|unassigned`,
 //! `level:`, `release:`, `environment:` (or `env:`), `assigned:me|none|<email>`,
-//! `has:user`, and any other `key:value` as a tag filter. A leading `!`
+//! `has:user`, `lastSeen:-24h` / `firstSeen:-7d` (also `age:-7d`; units
+//! m, h, d, w), and any other `key:value` as a tag filter. A leading `!`
 //! negates a filter. Values may be quoted. Nothing here touches SQL; the
 //! store binds every value as a parameter.
+//!
+//! Public API: [`parse`] → [`SearchQuery`] (fields: `text`, `status`,
+//! `level`, `assigned`, `has_user`, `last_seen_within`, `first_seen_within`,
+//! `tags`), consumed by `Store::search_issues`. Malformed input never fails:
+//! what is not a recognised filter is free text.
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StatusFilter {
@@ -38,6 +44,10 @@ pub struct SearchQuery {
     pub level: Option<String>,
     pub assigned: Option<AssignedFilter>,
     pub has_user: Option<bool>,
+    /// Only issues seen within this many seconds (`lastSeen:-24h`).
+    pub last_seen_within: Option<i64>,
+    /// Only issues first seen within this many seconds (`firstSeen:-7d`, `age:-7d`).
+    pub first_seen_within: Option<i64>,
     /// Tag filters, including `release`, `environment` and any `key:value`.
     pub tags: Vec<TagFilter>,
 }
@@ -63,6 +73,21 @@ fn tokens(input: &str) -> Vec<String> {
         out.push(current);
     }
     out
+}
+
+/// `-24h` → 86400. Sentry writes relative times with a leading minus.
+pub fn relative_seconds(value: &str) -> Option<i64> {
+    let value = value.strip_prefix('-').unwrap_or(value);
+    let unit = value.chars().last()?;
+    let n: i64 = value[..value.len() - unit.len_utf8()].parse().ok()?;
+    let scale = match unit {
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        'w' => 7 * 86_400,
+        _ => return None,
+    };
+    (n > 0).then(|| n.saturating_mul(scale))
 }
 
 fn is_key(key: &str) -> bool {
@@ -99,6 +124,12 @@ pub fn parse(input: &str) -> SearchQuery {
             ("assigned", "none") => query.assigned = Some(AssignedFilter::Nobody),
             ("assigned", email) => query.assigned = Some(AssignedFilter::Email(email.to_string())),
             ("has", "user") => query.has_user = Some(!negated),
+            ("lastSeen" | "last_seen", v) if relative_seconds(v).is_some() => {
+                query.last_seen_within = relative_seconds(v)
+            }
+            ("firstSeen" | "first_seen" | "age", v) if relative_seconds(v).is_some() => {
+                query.first_seen_within = relative_seconds(v)
+            }
             ("env", value) | ("environment", value) => query.tags.push(TagFilter {
                 key: "environment".into(),
                 value: value.into(),
@@ -174,5 +205,18 @@ mod tests {
             Some(AssignedFilter::Nobody)
         );
         assert_eq!(parse("!has:user").has_user, Some(false));
+    }
+
+    #[test]
+    fn relative_time_filters() {
+        let q = parse("lastSeen:-24h age:-2w");
+        assert_eq!(q.last_seen_within, Some(86_400));
+        assert_eq!(q.first_seen_within, Some(14 * 86_400));
+        assert!(q.tags.is_empty());
+        assert_eq!(relative_seconds("-30m"), Some(1800));
+        assert_eq!(relative_seconds("-0h"), None);
+        assert_eq!(relative_seconds("-5y"), None);
+        // Not a relative time: an ordinary tag filter.
+        assert_eq!(parse("lastSeen:yesterday").tags.len(), 1);
     }
 }

@@ -484,3 +484,1102 @@ async fn event_navigation_raw_json_attachments_and_feedback(pool: PgPool) {
         .unwrap();
     assert_eq!(anonymous.status(), 303, "downloads need a login");
 }
+
+async fn post_form(
+    app: &TestApp,
+    cookie: &str,
+    path: &str,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    app.client
+        .post(app.url(path))
+        .header("cookie", cookie)
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Creates a user with an organization role and logs them in.
+async fn login_with_role(app: &TestApp, email: &str, role: &str) -> (i64, String) {
+    let hash = snag::web::auth::hash_password("pw-123456789").unwrap();
+    let id = app.store.create_user(email, &hash, false).await.unwrap();
+    app.store.set_org_role(id, role).await.unwrap();
+    let r = app
+        .client
+        .post(app.url("/login"))
+        .form(&[("email", email), ("password", "pw-123456789")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "login of {email}");
+    let cookie = r.headers()["set-cookie"].to_str().unwrap();
+    (id, cookie.split(';').next().unwrap().to_string())
+}
+
+async fn issue_id_of(pool: &PgPool, title_prefix: &str) -> i64 {
+    sqlx::query_scalar("SELECT id FROM issue WHERE title LIKE $1 || '%'")
+        .bind(title_prefix)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test]
+async fn issue_list_shows_columns_sparklines_and_applies_filters(pool: PgPool) {
+    let app = start(pool.clone()).await;
+    let shop = app.project("shop").await;
+    let other = app.project("backend").await;
+    seed(&app, &shop).await;
+    app.post_envelope(
+        &other,
+        event_envelope(
+            &format!("{:032x}", 77),
+            &error_event("WorkerCrashed", "oom", "run"),
+        ),
+    )
+    .await;
+    let cookie = app.login("admin@example.com", "pw-123456789").await;
+    let payment = issue_id_of(&pool, "PaymentDeclined").await;
+    let admin_id: i64 = sqlx::query_scalar("SELECT id FROM users")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    app.store
+        .assign_issue(payment, Some(admin_id), Some(admin_id))
+        .await
+        .unwrap();
+
+    let (status, page) = app
+        .get_page(&format!("/projects/{}/issues", shop.id), &cookie)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(titles(&page), ["PaymentDeclined", "TimeoutError"]);
+    assert!(!page.contains("WorkerCrashed"), "other projects stay out");
+    assert!(
+        page.contains("<svg class=\"spark\"") && page.contains("1 events in the last 24 hours"),
+        "a sparkline counts this hour's event"
+    );
+    assert!(page.contains("<td class=\"assignee\">admin@example.com</td>"));
+    assert!(page.contains("<span class=\"badge new\">new</span>"));
+    assert!(page.contains("SHOP-1"));
+
+    let list = |query: &'static str| {
+        let path = format!("/projects/{}/issues?{query}", shop.id);
+        let app = &app;
+        let cookie = cookie.clone();
+        async move {
+            let (status, page) = app.get_page(&path, &cookie).await;
+            assert_eq!(status, 200, "{query}");
+            titles(&page)
+        }
+    };
+    assert_eq!(list("environment=staging").await, ["TimeoutError"]);
+    assert_eq!(
+        list("release=app%401.0&level=warning").await,
+        ["TimeoutError"]
+    );
+    assert_eq!(list("release=nope").await, Vec::<&str>::new());
+    assert_eq!(list("assigned=me").await, ["PaymentDeclined"]);
+    assert_eq!(list("assigned=none").await, ["TimeoutError"]);
+    assert_eq!(list("query=assigned%3Ame").await, ["PaymentDeclined"]);
+    assert_eq!(list("since=1h").await.len(), 2);
+    assert_eq!(list("query=lastSeen%3A-1h").await.len(), 2);
+    assert_eq!(list("query=age%3A-1h&status=resolved").await.len(), 0);
+    sqlx::query("UPDATE issue SET last_seen = now() - interval '3 days', first_seen = now() - interval '3 days' WHERE id = $1")
+        .bind(payment)
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(list("since=24h").await, ["TimeoutError"]);
+    assert_eq!(list("sort=new").await, ["PaymentDeclined", "TimeoutError"]);
+    let (status, _) = app
+        .get_page(
+            &format!("/projects/{}/issues?since=forever", shop.id),
+            &cookie,
+        )
+        .await;
+    assert_eq!(status, 400);
+
+    // Across projects: every visible project's issues, each with its short id.
+    let (status, page) = app.get_page("/issues?status=all", &cookie).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("PaymentDeclined") && page.contains("WorkerCrashed"));
+    assert!(page.contains("BACKEND-1"));
+
+    // The project page counts unresolved issues per project.
+    let (_, page) = app.get_page("/projects", &cookie).await;
+    assert!(page.contains("<td>2</td>") && page.contains("<td>1</td>"));
+}
+
+#[sqlx::test]
+async fn issue_list_paginates_and_keeps_filters_in_links(pool: PgPool) {
+    let app = start(pool.clone()).await;
+    let project = app.project("shop").await;
+    sqlx::query(
+        "INSERT INTO issue (project_id, short_id, title, level, first_seen, last_seen)
+         SELECT $1, g, 'Bulk issue #' || g || '#', 'error', now(), now() - g * interval '1 minute'
+           FROM generate_series(1, 55) g",
+    )
+    .bind(project.id)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let cookie = app.login("admin@example.com", "pw-123456789").await;
+    let base = format!("/projects/{}/issues?level=error", project.id);
+    let (_, first) = app.get_page(&base, &cookie).await;
+    assert!(first.contains("Bulk issue #1#") && first.contains("Bulk issue #50#"));
+    assert!(!first.contains("Bulk issue #51#"));
+    assert!(
+        first.contains("?status=unresolved&#38;level=error&amp;page=2"),
+        "the next link keeps the filters"
+    );
+    let (_, second) = app.get_page(&format!("{base}&page=2"), &cookie).await;
+    assert!(second.contains("Bulk issue #51#") && second.contains("Bulk issue #55#"));
+    assert!(!second.contains("Bulk issue #50#"));
+    assert!(!second.contains("page=3"));
+
+    // The old list_issues query still works for other callers.
+    let filter = snag::store::IssueFilter {
+        status: Some(snag::store::IssueStatus::Unresolved),
+        text: Some("#7#".into()),
+        limit: 10,
+        ..Default::default()
+    };
+    let rows = app.store.list_issues(project.id, &filter).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].title, "Bulk issue #7#");
+}
+
+#[sqlx::test]
+async fn issue_page_assigns_comments_and_shows_facets_and_markdown(pool: PgPool) {
+    let app = start(pool.clone()).await;
+    let project = app.project("shop").await;
+    let mut a = error_event("PaymentDeclined", "card expired", "charge");
+    a["tags"] = json!({"server": "web-1"});
+    let mut b = a.clone();
+    b["tags"] = json!({"server": "web-2"});
+    let mut c = a.clone();
+    c["tags"] = json!({"server": "web-1"});
+    for (i, e) in [a, b, c].iter().enumerate() {
+        app.post_envelope(&project, event_envelope(&format!("{:032x}", i + 1), e))
+            .await;
+    }
+    let cookie = app.login("admin@example.com", "pw-123456789").await;
+    let (dev_id, _) = login_with_role(&app, "dev@example.com", "member").await;
+    let issue = issue_id_of(&pool, "PaymentDeclined").await;
+    let (status, page) = app.get_page(&format!("/issues/{issue}"), &cookie).await;
+    assert_eq!(status, 200);
+    let csrf = csrf_of(&page);
+    assert!(page.contains("<caption>server</caption>"));
+    assert!(
+        page.contains("<td class=\"facet-value\">web-1</td><td class=\"count\">66%</td>"),
+        "two of three events came from web-1"
+    );
+    assert!(page.contains("<td class=\"facet-value\">web-2</td><td class=\"count\">33%</td>"));
+    assert!(page.contains("first seen") && page.contains("in <code>app@1.0</code>"));
+    assert!(
+        page.contains("<textarea id=\"issue-markdown\" readonly rows=\"12\">## SHOP-1: PaymentDeclined: card expired"),
+        "copy-as-Markdown starts with the short id and title"
+    );
+    assert!(page.contains("  at charge (app/jobs.py:42) [in app]"));
+    assert!(page.contains("<script src=\"/static/snag.js\" defer></script>"));
+    assert!(!page.contains("<script>"), "no inline script");
+
+    let dev = dev_id.to_string();
+    let forged = post_form(
+        &app,
+        &cookie,
+        &format!("/issues/{issue}/assign"),
+        &[("csrf", "x"), ("assignee", &dev)],
+    )
+    .await;
+    assert_eq!(forged.status(), 403);
+    let r = post_form(
+        &app,
+        &cookie,
+        &format!("/issues/{issue}/assign"),
+        &[("csrf", &csrf), ("assignee", &dev)],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let assignee: Option<i64> = sqlx::query_scalar("SELECT assignee_id FROM issue WHERE id = $1")
+        .bind(issue)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(assignee, Some(dev_id));
+    let r = post_form(
+        &app,
+        &cookie,
+        &format!("/issues/{issue}/assign"),
+        &[("csrf", &csrf), ("assignee", "999999")],
+    )
+    .await;
+    assert_eq!(r.status(), 400, "only existing users");
+
+    let r = post_form(
+        &app,
+        &cookie,
+        &format!("/issues/{issue}/comments"),
+        &[
+            ("csrf", &csrf),
+            ("text", "Looks like <script>alert(1)</script> again"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let r = post_form(
+        &app,
+        &cookie,
+        &format!("/issues/{issue}/comments"),
+        &[("csrf", &csrf), ("text", "   ")],
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    let r = post_form(
+        &app,
+        &cookie,
+        &format!("/issues/{issue}/comments"),
+        &[("csrf", "nope"), ("text", "forged")],
+    )
+    .await;
+    assert_eq!(r.status(), 403);
+
+    let r = post_form(
+        &app,
+        &cookie,
+        &format!("/issues/{issue}/status"),
+        &[
+            ("csrf", &csrf),
+            ("status", "ignored"),
+            ("ignore", "events:10"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let (_, page) = app.get_page(&format!("/issues/{issue}"), &cookie).await;
+    assert!(page.contains("assigned to <strong class=\"assignee\">dev@example.com</strong>"));
+    assert!(page.contains("Looks like &#60;script&#62;alert(1)&#60;/script&#62; again"));
+    assert!(page.contains("<strong>admin@example.com</strong> assigned to dev@example.com"));
+    assert!(page.contains("<strong>admin@example.com</strong> ignored until 10 more events"));
+    assert!(page.contains("<strong>Snag</strong> first seen"));
+    assert!(page.contains("<span class=\"badge status\">ignored</span>"));
+
+    let r = post_form(
+        &app,
+        &cookie,
+        &format!("/issues/{issue}/assign"),
+        &[("csrf", &csrf), ("assignee", "")],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let (_, page) = app.get_page(&format!("/issues/{issue}"), &cookie).await;
+    assert!(page.contains("<strong>admin@example.com</strong> unassigned"));
+    assert!(page.contains("<span>unassigned</span>"));
+}
+
+#[sqlx::test]
+async fn bulk_actions_triage_many_issues(pool: PgPool) {
+    let app = start(pool.clone()).await;
+    let project = app.project("shop").await;
+    seed(&app, &project).await;
+    let cookie = app.login("admin@example.com", "pw-123456789").await;
+    let (_, page) = app
+        .get_page(&format!("/projects/{}/issues", project.id), &cookie)
+        .await;
+    let csrf = csrf_of(&page);
+    let a = issue_id_of(&pool, "PaymentDeclined").await.to_string();
+    let b = issue_id_of(&pool, "TimeoutError").await.to_string();
+    let back = format!("/projects/{}/issues?status=unresolved", project.id);
+    let forged = post_form(
+        &app,
+        &cookie,
+        "/issues/bulk",
+        &[("csrf", "x"), ("action", "resolve"), ("issue", &a)],
+    )
+    .await;
+    assert_eq!(forged.status(), 403);
+    let r = post_form(
+        &app,
+        &cookie,
+        "/issues/bulk",
+        &[
+            ("csrf", &csrf),
+            ("back", &back),
+            ("action", "resolve"),
+            ("issue", &a),
+            ("issue", &b),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], back.as_str());
+    let statuses: Vec<String> = sqlx::query_scalar("SELECT status FROM issue ORDER BY id")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(statuses, ["resolved", "resolved"]);
+    let (_, page) = app.get_page(&back, &cookie).await;
+    assert!(titles(&page).is_empty());
+
+    let r = post_form(
+        &app,
+        &cookie,
+        "/issues/bulk",
+        &[
+            ("csrf", &csrf),
+            ("back", "https://evil.example/"),
+            ("action", "assign_me"),
+            ("issue", &b),
+        ],
+    )
+    .await;
+    assert_eq!(r.headers()["location"], "/projects", "no open redirect");
+    let assigned: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM issue WHERE assignee_id IS NOT NULL")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(assigned, 1);
+    let r = post_form(
+        &app,
+        &cookie,
+        "/issues/bulk",
+        &[("csrf", &csrf), ("action", "delete"), ("issue", &a)],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM issue")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 1);
+    let r = post_form(
+        &app,
+        &cookie,
+        "/issues/bulk",
+        &[("csrf", &csrf), ("action", "explode"), ("issue", &b)],
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+}
+
+#[sqlx::test]
+async fn members_see_only_their_teams_projects(pool: PgPool) {
+    let app = start(pool.clone()).await;
+    let mine = app.project("mine").await;
+    let theirs = app.project("theirs").await;
+    let open = app.project("open").await;
+    for (i, p) in [&mine, &theirs, &open].iter().enumerate() {
+        let title = ["MineError", "TheirsError", "OpenError"][i];
+        app.post_envelope(
+            p,
+            event_envelope(&format!("{:032x}", i + 1), &error_event(title, "x", "f")),
+        )
+        .await;
+    }
+    let admin = app.login("admin@example.com", "pw-123456789").await;
+    let (member_id, member) = login_with_role(&app, "member@example.com", "member").await;
+    let (_, page) = app.get_page("/teams", &admin).await;
+    let csrf = csrf_of(&page);
+    for name in ["Payments", "Platform"] {
+        let r = post_form(&app, &admin, "/teams", &[("csrf", &csrf), ("name", name)]).await;
+        assert_eq!(r.status(), 303);
+    }
+    let dup = post_form(
+        &app,
+        &admin,
+        "/teams",
+        &[("csrf", &csrf), ("name", "payments")],
+    )
+    .await;
+    assert_eq!(dup.status(), 400, "team slugs are unique");
+    let team = |slug: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT id FROM team WHERE slug = $1")
+                .bind(slug)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    let (payments, platform) = (team("payments").await, team("platform").await);
+    let member_s = member_id.to_string();
+    let (mine_s, theirs_s) = (mine.id.to_string(), theirs.id.to_string());
+    for (team, form) in [
+        (
+            payments,
+            vec![("action", "add_member"), ("user_id", member_s.as_str())],
+        ),
+        (
+            payments,
+            vec![("action", "add_project"), ("project_id", mine_s.as_str())],
+        ),
+        (
+            platform,
+            vec![("action", "add_project"), ("project_id", theirs_s.as_str())],
+        ),
+    ] {
+        let mut form = form;
+        form.push(("csrf", &csrf));
+        let r = post_form(&app, &admin, &format!("/teams/{team}"), &form).await;
+        assert_eq!(r.status(), 303);
+    }
+    let (_, teams_page) = app.get_page("/teams", &admin).await;
+    assert!(teams_page.contains("member@example.com") && teams_page.contains("theirs"));
+
+    let (_, projects) = app.get_page("/projects", &member).await;
+    assert!(projects.contains(">mine</a>") && projects.contains(">open</a>"));
+    assert!(!projects.contains(">theirs</a>"));
+    let (_, all) = app.get_page("/issues", &member).await;
+    assert!(all.contains("MineError") && all.contains("OpenError"));
+    assert!(!all.contains("TheirsError"));
+
+    let hidden_issue = issue_id_of(&pool, "TheirsError").await;
+    let event_id = format!("{:032x}", 2);
+    for path in [
+        format!("/projects/{}/issues", theirs.id),
+        format!("/projects/{}/settings", theirs.id),
+        format!("/issues/{hidden_issue}"),
+        format!("/issues/{hidden_issue}/events/{event_id}"),
+        format!("/issues/{hidden_issue}/events/{event_id}/json"),
+    ] {
+        let (status, _) = app.get_page(&path, &member).await;
+        assert_eq!(status, 404, "{path}");
+        let (status, _) = app.get_page(&path, &admin).await;
+        assert_eq!(status, 200, "admins see {path}");
+    }
+    let (_, page) = app
+        .get_page(&format!("/projects/{}/issues", mine.id), &member)
+        .await;
+    let member_csrf = csrf_of(&page);
+    let hidden_s = hidden_issue.to_string();
+    for (path, form) in [
+        (
+            format!("/issues/{hidden_issue}/status"),
+            vec![("status", "resolved")],
+        ),
+        (
+            format!("/issues/{hidden_issue}/comments"),
+            vec![("text", "hi")],
+        ),
+        (
+            format!("/issues/{hidden_issue}/assign"),
+            vec![("assignee", "me")],
+        ),
+        (
+            "/issues/bulk".to_string(),
+            vec![("action", "resolve"), ("issue", hidden_s.as_str())],
+        ),
+    ] {
+        let mut form = form;
+        form.push(("csrf", &member_csrf));
+        let r = post_form(&app, &member, &path, &form).await;
+        assert_eq!(r.status(), 404, "{path}");
+    }
+    let status: String = sqlx::query_scalar("SELECT status FROM issue WHERE id = $1")
+        .bind(hidden_issue)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(status, "unresolved");
+
+    // Members triage but do not administer.
+    let own_issue = issue_id_of(&pool, "MineError").await;
+    let r = post_form(
+        &app,
+        &member,
+        &format!("/issues/{own_issue}/status"),
+        &[("csrf", &member_csrf), ("status", "resolved")],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let r = post_form(
+        &app,
+        &member,
+        &format!("/issues/{own_issue}/delete"),
+        &[("csrf", &member_csrf)],
+    )
+    .await;
+    assert_eq!(r.status(), 403);
+    for path in ["/users", "/teams", "/projects/new"] {
+        let (status, _) = app.get_page(path, &member).await;
+        assert_eq!(status, 403, "{path}");
+    }
+    let r = post_form(
+        &app,
+        &member,
+        &format!("/projects/{}/keys", mine.id),
+        &[("csrf", &member_csrf), ("label", "x")],
+    )
+    .await;
+    assert_eq!(r.status(), 403);
+
+    // Taking the project away from the team opens it to everyone again;
+    // deleting the member's team hides "mine" no more either.
+    let r = post_form(
+        &app,
+        &admin,
+        &format!("/teams/{platform}"),
+        &[
+            ("csrf", &csrf),
+            ("action", "remove_project"),
+            ("project_id", &theirs_s),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let (status, _) = app
+        .get_page(&format!("/projects/{}/issues", theirs.id), &member)
+        .await;
+    assert_eq!(status, 200);
+    let r = post_form(
+        &app,
+        &admin,
+        &format!("/teams/{payments}"),
+        &[
+            ("csrf", &csrf),
+            ("action", "remove_member"),
+            ("user_id", &member_s),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let (status, _) = app
+        .get_page(&format!("/projects/{}/issues", mine.id), &member)
+        .await;
+    assert_eq!(status, 404, "no longer on the owning team");
+    let r = post_form(
+        &app,
+        &admin,
+        &format!("/teams/{payments}"),
+        &[("csrf", &csrf), ("action", "delete")],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let (status, _) = app
+        .get_page(&format!("/projects/{}/issues", mine.id), &member)
+        .await;
+    assert_eq!(status, 200);
+
+    // An organization admin (without the superuser flag) sees everything.
+    let (_, org_admin) = login_with_role(&app, "lead@example.com", "admin").await;
+    let r = post_form(
+        &app,
+        &admin,
+        &format!("/teams/{platform}"),
+        &[
+            ("csrf", &csrf),
+            ("action", "add_project"),
+            ("project_id", &theirs_s),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let (status, _) = app
+        .get_page(&format!("/projects/{}/issues", theirs.id), &org_admin)
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = app.get_page("/users", &org_admin).await;
+    assert_eq!(status, 200);
+}
+
+#[sqlx::test]
+async fn login_is_throttled_after_repeated_failures(pool: PgPool) {
+    let app = start(pool).await;
+    let hash = snag::web::auth::hash_password("right-password").unwrap();
+    app.store
+        .create_user("target@example.com", &hash, false)
+        .await
+        .unwrap();
+    let attempt = |password: &'static str| {
+        let app = &app;
+        async move {
+            app.client
+                .post(app.url("/login"))
+                .form(&[("email", "Target@example.com"), ("password", password)])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(attempt("wrong").await, 401);
+    assert_eq!(
+        attempt("right-password").await,
+        303,
+        "a success resets the count"
+    );
+    for _ in 0..10 {
+        assert_eq!(attempt("wrong").await, 401);
+    }
+    assert_eq!(
+        attempt("right-password").await,
+        429,
+        "even the right password waits once throttled"
+    );
+    // Another account is unaffected.
+    let hash = snag::web::auth::hash_password("other-password").unwrap();
+    app.store
+        .create_user("other@example.com", &hash, false)
+        .await
+        .unwrap();
+    let r = app
+        .client
+        .post(app.url("/login"))
+        .form(&[
+            ("email", "other@example.com"),
+            ("password", "other-password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+}
+
+#[sqlx::test]
+async fn password_change_and_user_administration(pool: PgPool) {
+    let app = start(pool.clone()).await;
+    let admin = app.login("admin@example.com", "pw-123456789").await;
+    let (_, page) = app.get_page("/account", &admin).await;
+    let csrf = csrf_of(&page);
+    let second_session = app.login("admin@example.com", "pw-123456789").await;
+
+    let change = |current: &'static str, new: &'static str, confirm: &'static str| {
+        let app = &app;
+        let admin = admin.clone();
+        let csrf = csrf.clone();
+        async move {
+            post_form(
+                app,
+                &admin,
+                "/account",
+                &[
+                    ("csrf", &csrf),
+                    ("current", current),
+                    ("new", new),
+                    ("confirm", confirm),
+                ],
+            )
+            .await
+            .status()
+        }
+    };
+    assert_eq!(change("wrong", "new-pass-123", "new-pass-123").await, 400);
+    assert_eq!(change("pw-123456789", "short", "short").await, 400);
+    assert_eq!(
+        change("pw-123456789", "new-pass-123", "other-123").await,
+        400
+    );
+    assert_eq!(
+        change("pw-123456789", "new-pass-123", "new-pass-123").await,
+        200
+    );
+    let (status, _) = app.get_page("/projects", &admin).await;
+    assert_eq!(status, 200, "this session stays");
+    let (status, _) = app.get_page("/projects", &second_session).await;
+    assert_eq!(status, 303, "other sessions end");
+    let r = app
+        .client
+        .post(app.url("/login"))
+        .form(&[("email", "admin@example.com"), ("password", "new-pass-123")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+
+    // Users page: create, change role, disable (which ends the sessions).
+    let r = post_form(
+        &app,
+        &admin,
+        "/users",
+        &[
+            ("csrf", &csrf),
+            ("email", "new@example.com"),
+            ("password", "start-123"),
+            ("role", "member"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let dup = post_form(
+        &app,
+        &admin,
+        "/users",
+        &[
+            ("csrf", &csrf),
+            ("email", "NEW@example.com"),
+            ("password", "start-123"),
+            ("role", "member"),
+        ],
+    )
+    .await;
+    assert_eq!(dup.status(), 400);
+    assert!(dup.text().await.unwrap().contains("already exists"));
+    let bad_role = post_form(
+        &app,
+        &admin,
+        "/users",
+        &[
+            ("csrf", &csrf),
+            ("email", "x@example.com"),
+            ("password", "start-123"),
+            ("role", "god"),
+        ],
+    )
+    .await;
+    assert_eq!(bad_role.status(), 400);
+    let login = app
+        .client
+        .post(app.url("/login"))
+        .form(&[("email", "new@example.com"), ("password", "start-123")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 303);
+    let new_cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let new_id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE email = 'new@example.com'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let (status, page) = app.get_page("/users", &admin).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("new@example.com"));
+    let r = post_form(
+        &app,
+        &admin,
+        &format!("/users/{new_id}"),
+        &[("csrf", &csrf), ("action", "role"), ("role", "admin")],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        app.store.org_role(new_id).await.unwrap().as_deref(),
+        Some("admin")
+    );
+    let r = post_form(
+        &app,
+        &admin,
+        &format!("/users/{new_id}"),
+        &[("csrf", &csrf), ("action", "disable")],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let (status, _) = app.get_page("/projects", &new_cookie).await;
+    assert_eq!(status, 303, "a disabled user is logged out at once");
+    let r = post_form(
+        &app,
+        &admin,
+        &format!("/users/{new_id}"),
+        &[("csrf", &csrf), ("action", "enable")],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let admin_id: i64 =
+        sqlx::query_scalar("SELECT id FROM users WHERE email = 'admin@example.com'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let r = post_form(
+        &app,
+        &admin,
+        &format!("/users/{admin_id}"),
+        &[("csrf", &csrf), ("action", "disable")],
+    )
+    .await;
+    assert_eq!(r.status(), 400, "no locking yourself out");
+    let forged = post_form(
+        &app,
+        &admin,
+        &format!("/users/{new_id}"),
+        &[("csrf", "x"), ("action", "disable")],
+    )
+    .await;
+    assert_eq!(forged.status(), 403);
+}
+
+#[sqlx::test]
+async fn huge_and_hostile_events_render_truncated(pool: PgPool) {
+    let app = start(pool.clone()).await;
+    let project = app.project("shop").await;
+    let mut e = error_event("HugeError", "x", "f");
+    let frames: Vec<serde_json::Value> = (0..500)
+        .map(|i| json!({"function": format!("fn_{i}"), "filename": "lib.py", "lineno": i, "in_app": false,
+                        "vars": {"v": "\u{202e}\u{0007}<i>".repeat(10)}}))
+        .collect();
+    e["exception"]["values"][0]["stacktrace"]["frames"] = json!(frames);
+    e["breadcrumbs"] = json!({"values": (0..10_000)
+        .map(|i| json!({"message": format!("crumb {i}"), "category": "log"}))
+        .collect::<Vec<_>>()});
+    e["extra"] = json!({"blob": "y".repeat(200_000)});
+    e["request"] = json!({"url": "https://shop/", "cookies": "session=s3cret-cookie",
+                          "headers": {"Cookie": "session=s3cret-cookie", "User-Agent": "<svg onload=x>"}});
+    let r = app
+        .post_envelope(&project, event_envelope(&format!("{:032x}", 5), &e))
+        .await;
+    assert_eq!(r.status(), 200);
+    let cookie = app.login("admin@example.com", "pw-123456789").await;
+    let issue = issue_id_of(&pool, "HugeError").await;
+    let started = std::time::Instant::now();
+    let (status, page) = app.get_page(&format!("/issues/{issue}"), &cookie).await;
+    assert_eq!(status, 200);
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    // Ingest already trims like Relay; the page caps what is left.
+    let stored: i32 = sqlx::query_scalar(
+        "SELECT jsonb_array_length(data->'exception'->'values'->0->'stacktrace'->'frames') FROM event",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let omitted = stored as usize - snag::web::view::MAX_FRAMES;
+    assert!(
+        page.contains(&format!("{omitted} older frames not shown")),
+        "{stored} frames stored"
+    );
+    assert_eq!(
+        page.matches("<li class=\"frame").count(),
+        snag::web::view::MAX_FRAMES
+    );
+    assert!(page.contains("fn_499") && !page.contains("fn_399<"));
+    assert!(
+        page.contains("crumb 9999"),
+        "the newest breadcrumbs are shown"
+    );
+    assert!(page.len() < 600_000, "page is {} bytes", page.len());
+    assert!(!page.contains("s3cret-cookie"), "cookies are redacted");
+    assert!(!page.contains("<svg onload") && !page.contains("<i>"));
+    assert!(page.contains("&#60;svg onload=x&#62;"));
+}
+
+#[sqlx::test]
+async fn every_page_sends_security_headers(pool: PgPool) {
+    let app = start(pool.clone()).await;
+    let project = app.project("shop").await;
+    seed(&app, &project).await;
+    let cookie = app.login("admin@example.com", "pw-123456789").await;
+    let issue = issue_id_of(&pool, "PaymentDeclined").await;
+    for path in [
+        "/login".to_string(),
+        "/projects".into(),
+        "/projects/new".into(),
+        "/issues".into(),
+        format!("/projects/{}/issues", project.id),
+        format!("/projects/{}/settings", project.id),
+        format!("/issues/{issue}"),
+        "/account".into(),
+        "/users".into(),
+        "/teams".into(),
+        "/issues/999999".into(),
+        "/static/snag.css".into(),
+        "/static/snag.js".into(),
+    ] {
+        let r = app
+            .client
+            .get(app.url(&path))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        let expected = if path == "/issues/999999" { 404 } else { 200 };
+        assert_eq!(r.status(), expected, "{path}");
+        let h = r.headers();
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+            "{path}"
+        );
+        assert_eq!(h["x-frame-options"], "DENY", "{path}");
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["referrer-policy"], "same-origin", "{path}");
+        if path.ends_with(".js") {
+            assert!(
+                h["content-type"]
+                    .to_str()
+                    .unwrap()
+                    .starts_with("text/javascript")
+            );
+        }
+    }
+}
+
+#[sqlx::test]
+async fn event_list_filters_by_tag(pool: PgPool) {
+    let app = start(pool.clone()).await;
+    let project = app.project("shop").await;
+    for (i, (server, env)) in [("web-1", "prod"), ("web-2", "prod"), ("web-1", "staging")]
+        .iter()
+        .enumerate()
+    {
+        let mut e = error_event("KeyError", "'x'", "f");
+        e["tags"] = json!({ "server": server });
+        e["environment"] = json!(env);
+        app.post_envelope(&project, event_envelope(&format!("{:032x}", i + 1), &e))
+            .await;
+    }
+    let cookie = app.login("admin@example.com", "pw-123456789").await;
+    let issue = issue_id_of(&pool, "KeyError").await;
+    let (status, page) = app.get_page(&format!("/issues/{issue}"), &cookie).await;
+    assert_eq!(status, 200);
+    assert!(page.contains(&format!("href=\"/issues/{issue}/events\"")));
+    let ids = |query: &str| {
+        let encoded: String = form_urlencoded::byte_serialize(query.as_bytes()).collect();
+        let path = format!("/issues/{issue}/events?query={encoded}");
+        let app = &app;
+        let cookie = cookie.clone();
+        async move {
+            let (status, page) = app.get_page(&path, &cookie).await;
+            assert_eq!(status, 200, "{path}");
+            (1..=3)
+                .filter(|n| page.contains(&format!("<code>{n:032x}</code>")))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(ids("").await, [1, 2, 3]);
+    assert_eq!(ids("server:web-1").await, [1, 3]);
+    assert_eq!(ids("server:web-1 !environment:staging").await, [1]);
+    assert_eq!(ids("server:\"web-2\" level:error").await, [2]);
+    assert_eq!(ids("server:\"' OR 1=1 --\"").await, Vec::<i32>::new());
+    let (status, _) = app.get_page("/issues/999999/events", &cookie).await;
+    assert_eq!(status, 404);
+}
+
+#[sqlx::test]
+async fn other_sessions_can_be_revoked(pool: PgPool) {
+    let app = start(pool).await;
+    let first = app.login("admin@example.com", "pw-123456789").await;
+    let second = app.login("admin@example.com", "pw-123456789").await;
+    let (_, page) = app.get_page("/account", &first).await;
+    assert!(page.contains("<strong>2</strong> session(s)"));
+    let csrf = csrf_of(&page);
+    let forged = post_form(&app, &first, "/account/sessions", &[("csrf", "x")]).await;
+    assert_eq!(forged.status(), 403);
+    let r = post_form(&app, &first, "/account/sessions", &[("csrf", &csrf)]).await;
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("Logged out 1 other session(s).")
+    );
+    assert_eq!(app.get_page("/projects", &first).await.0, 200);
+    assert_eq!(app.get_page("/projects", &second).await.0, 303);
+}
+
+#[sqlx::test]
+async fn merging_issues_moves_events_counts_and_future_events(pool: PgPool) {
+    let app = start(pool.clone()).await;
+    let project = app.project("shop").await;
+    let other = app.project("other").await;
+    let send = |p: &TestProject, n: u32, ty: &str, server: &str| {
+        let mut e = error_event(ty, "v", "f");
+        e["tags"] = json!({ "server": server });
+        e["user"] = json!({ "id": format!("u{n}") });
+        let body = event_envelope(&format!("{n:032x}"), &e);
+        let p = TestProject {
+            id: p.id,
+            key: p.key.clone(),
+            dsn: String::new(),
+        };
+        let app = &app;
+        async move { assert_eq!(app.post_envelope(&p, body).await.status(), 200) }
+    };
+    send(&project, 1, "BigError", "web-1").await;
+    send(&project, 2, "BigError", "web-2").await;
+    send(&project, 3, "SmallError", "web-1").await;
+    send(&other, 4, "ElsewhereError", "web-1").await;
+    let big = issue_id_of(&pool, "BigError").await;
+    let small = issue_id_of(&pool, "SmallError").await;
+    let elsewhere = issue_id_of(&pool, "ElsewhereError").await;
+    let cookie = app.login("admin@example.com", "pw-123456789").await;
+    let (_, page) = app.get_page("/issues", &cookie).await;
+    let csrf = csrf_of(&page);
+    let (big_s, small_s, elsewhere_s) = (big.to_string(), small.to_string(), elsewhere.to_string());
+
+    let r = post_form(
+        &app,
+        &cookie,
+        "/issues/bulk",
+        &[
+            ("csrf", &csrf),
+            ("action", "merge"),
+            ("issue", &big_s),
+            ("issue", &elsewhere_s),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 400, "issues of different projects do not merge");
+    let r = post_form(
+        &app,
+        &cookie,
+        "/issues/bulk",
+        &[("csrf", &csrf), ("action", "merge"), ("issue", &small_s)],
+    )
+    .await;
+    assert_eq!(r.status(), 400, "merging needs two issues");
+
+    let r = post_form(
+        &app,
+        &cookie,
+        "/issues/bulk",
+        &[
+            ("csrf", &csrf),
+            ("action", "merge"),
+            ("issue", &small_s),
+            ("issue", &big_s),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        r.headers()["location"],
+        format!("/issues/{big}").as_str(),
+        "the issue with most events absorbs the rest"
+    );
+    let (count, times_seen, users): (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM issue WHERE project_id = $1), times_seen, user_count
+           FROM issue WHERE id = $2",
+    )
+    .bind(project.id)
+    .bind(big)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!((count, times_seen, users), (1, 3, 3));
+    let web1: i64 = sqlx::query_scalar(
+        "SELECT times_seen FROM issue_tag WHERE issue_id = $1 AND key = 'server' AND value = 'web-1'",
+    )
+    .bind(big)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(web1, 2);
+    let hourly: i64 =
+        sqlx::query_scalar("SELECT sum(count)::bigint FROM issue_hourly WHERE issue_id = $1")
+            .bind(big)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(hourly, 3);
+
+    // A new SmallError now joins the merged issue.
+    send(&project, 5, "SmallError", "web-3").await;
+    let issue_of_new: i64 = sqlx::query_scalar("SELECT issue_id FROM event WHERE event_id = $1")
+        .bind(uuid::Uuid::from_u128(5))
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(issue_of_new, big);
+    let (_, page) = app.get_page(&format!("/issues/{big}"), &cookie).await;
+    assert!(
+        page.contains("merged #2 into this issue"),
+        "the activity says so"
+    );
+}

@@ -183,6 +183,35 @@ impl Store {
         .await?)
     }
 
+    /// Events of an issue whose tags match every filter (a negated filter
+    /// excludes), newest first. Values are bound, never interpolated.
+    pub async fn issue_events_matching(
+        &self,
+        issue_id: i64,
+        tags: &[crate::search::TagFilter],
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<EventSummaryRow>> {
+        let mut qb = sqlx::QueryBuilder::<sqlx::Postgres>::new(
+            "SELECT event_id, \"timestamp\", received_at, level, release, environment, title
+               FROM event WHERE issue_id = ",
+        );
+        qb.push_bind(issue_id);
+        for tag in tags {
+            qb.push(if tag.negated { " AND NOT " } else { " AND " });
+            qb.push("tags @> ")
+                .push_bind(serde_json::json!([[tag.key, tag.value]]));
+        }
+        qb.push(" ORDER BY received_at DESC, id DESC LIMIT ")
+            .push_bind(limit.clamp(1, 1000))
+            .push(" OFFSET ")
+            .push_bind(offset.max(0));
+        Ok(qb
+            .build_query_as::<EventSummaryRow>()
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
     pub async fn count_events(&self, project_id: i64) -> Result<i64> {
         Ok(
             sqlx::query_scalar("SELECT count(*) FROM event WHERE project_id = $1")

@@ -116,6 +116,24 @@ pub struct IssueFilter {
     pub offset: i64,
 }
 
+/// One entry of an issue's activity feed, with who did it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ActivityRow {
+    pub id: i64,
+    pub kind: String,
+    pub data: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    pub user_email: Option<String>,
+}
+
+/// The top values of one tag on an issue; `total` counts all its values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TagFacet {
+    pub key: String,
+    pub total: i64,
+    pub values: Vec<(String, i64)>,
+}
+
 const ISSUE_COLUMNS: &str = "id, project_id, short_id, title, culprit, event_type, metadata, level,
     platform, status, substatus, resolved_at, assignee_id, first_seen, last_seen, times_seen,
     user_count, first_release, last_release, last_event_id";
@@ -199,6 +217,16 @@ impl Store {
                     .push("))");
             }
             None => {}
+        }
+        if let Some(secs) = query.last_seen_within {
+            qb.push(" AND i.last_seen >= now() - make_interval(secs => ")
+                .push_bind(secs as f64)
+                .push(")");
+        }
+        if let Some(secs) = query.first_seen_within {
+            qb.push(" AND i.first_seen >= now() - make_interval(secs => ")
+                .push_bind(secs as f64)
+                .push(")");
         }
         match query.has_user {
             Some(true) => {
@@ -366,13 +394,225 @@ impl Store {
         Ok(())
     }
 
-    pub async fn issue_tags(&self, issue_id: i64) -> Result<Vec<(String, String, i64)>> {
-        Ok(sqlx::query_as(
-            "SELECT key, value, times_seen FROM issue_tag WHERE issue_id = $1
-              ORDER BY key, times_seen DESC, value LIMIT 500",
+    /// The top `per_key` values of every tag of an issue, most frequent
+    /// first, with the key's total so the page can show percentages.
+    pub async fn issue_tag_facets(&self, issue_id: i64, per_key: i64) -> Result<Vec<TagFacet>> {
+        let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
+            "SELECT key, value, times_seen, total FROM (
+                SELECT key, value, times_seen,
+                       sum(times_seen) OVER (PARTITION BY key)::bigint AS total,
+                       row_number() OVER (PARTITION BY key ORDER BY times_seen DESC, value) AS rank
+                  FROM issue_tag WHERE issue_id = $1) t
+              WHERE rank <= $2 ORDER BY key, rank LIMIT 2000",
         )
         .bind(issue_id)
+        .bind(per_key)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut facets: Vec<TagFacet> = Vec::new();
+        for (key, value, n, total) in rows {
+            match facets.last_mut() {
+                Some(f) if f.key == key => f.values.push((value, n)),
+                _ => facets.push(TagFacet {
+                    key,
+                    total,
+                    values: vec![(value, n)],
+                }),
+            }
+        }
+        Ok(facets)
+    }
+
+    /// Events per hour for the last `hours` hours of each issue, as
+    /// (issue id, hours ago with 0 = this hour, count).
+    pub async fn issue_hourly_counts(
+        &self,
+        issue_ids: &[i64],
+        hours: i64,
+    ) -> Result<Vec<(i64, i64, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT issue_id,
+                    floor(extract(epoch FROM date_trunc('hour', now()) - hour) / 3600)::bigint AS ago,
+                    count
+               FROM issue_hourly
+              WHERE issue_id = ANY($1) AND hour > date_trunc('hour', now()) - make_interval(hours => $2::int)",
+        )
+        .bind(issue_ids)
+        .bind(hours as i32)
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    /// Unresolved issue counts per project.
+    pub async fn unresolved_counts(&self, project_ids: &[i64]) -> Result<Vec<(i64, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT project_id, count(*) FROM issue
+              WHERE project_id = ANY($1) AND status = 'unresolved' GROUP BY project_id",
+        )
+        .bind(project_ids)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Sets or clears the assignee and records it in the activity feed.
+    pub async fn assign_issue(
+        &self,
+        issue_id: i64,
+        assignee_id: Option<i64>,
+        actor_id: Option<i64>,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let email: Option<String> = match assignee_id {
+            Some(id) => Some(
+                sqlx::query_scalar("SELECT email FROM users WHERE id = $1 AND is_active")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .ok_or(StoreError::NotFound)?,
+            ),
+            None => None,
+        };
+        let done = sqlx::query("UPDATE issue SET assignee_id = $2 WHERE id = $1")
+            .bind(issue_id)
+            .bind(assignee_id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query("INSERT INTO activity (issue_id, user_id, kind, data) VALUES ($1, $2, $3, $4)")
+            .bind(issue_id)
+            .bind(actor_id)
+            .bind(if email.is_some() {
+                "assigned"
+            } else {
+                "unassigned"
+            })
+            .bind(serde_json::json!({ "assignee": email }))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn add_comment(&self, issue_id: i64, user_id: i64, text: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO activity (issue_id, user_id, kind, data)
+             SELECT id, $2, 'note', $3 FROM issue WHERE id = $1",
+        )
+        .bind(issue_id)
+        .bind(user_id)
+        .bind(serde_json::json!({ "text": text }))
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::from)
+        .and_then(|done| {
+            if done.rows_affected() == 0 {
+                Err(StoreError::NotFound)
+            } else {
+                Ok(())
+            }
+        })
+    }
+
+    /// The newest `limit` activity entries of an issue, newest first.
+    pub async fn issue_activity(&self, issue_id: i64, limit: i64) -> Result<Vec<ActivityRow>> {
+        Ok(sqlx::query_as(
+            "SELECT a.id, a.kind, a.data, a.created_at, u.email AS user_email
+               FROM activity a LEFT JOIN users u ON u.id = a.user_id
+              WHERE a.issue_id = $1 ORDER BY a.created_at DESC, a.id DESC LIMIT $2",
+        )
+        .bind(issue_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Merges `sources` into `target`: events, hashes (so future events of
+    /// the sources join the target), tag, hourly and user counts move over
+    /// and the source issues are deleted. All issues must share a project.
+    pub async fn merge_issues(
+        &self,
+        target: i64,
+        sources: &[i64],
+        actor_id: Option<i64>,
+    ) -> Result<()> {
+        let sources: Vec<i64> = sources.iter().copied().filter(|id| *id != target).collect();
+        if sources.is_empty() {
+            return Ok(());
+        }
+        let mut all = sources.clone();
+        all.push(target);
+        let mut tx = self.pool.begin().await?;
+        // Lock in id order so concurrent merges and ingest cannot deadlock on
+        // each other's rows in opposite orders.
+        let locked: Vec<(i64, i64, i64)> = sqlx::query_as(
+            "SELECT id, project_id, short_id FROM issue WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+        )
+        .bind(&all)
+        .fetch_all(&mut *tx)
+        .await?;
+        if locked.len() != all.len() {
+            return Err(StoreError::NotFound);
+        }
+        if locked.iter().any(|(_, p, _)| *p != locked[0].1) {
+            return Err(StoreError::Conflict(
+                "only issues of one project can be merged".into(),
+            ));
+        }
+        for sql in [
+            "UPDATE event SET issue_id = $1 WHERE issue_id = ANY($2)",
+            "UPDATE issue_hash SET issue_id = $1 WHERE issue_id = ANY($2)",
+            "UPDATE activity SET issue_id = $1 WHERE issue_id = ANY($2)",
+            "INSERT INTO issue_tag (issue_id, key, value, times_seen, first_seen, last_seen)
+             SELECT $1, key, value, sum(times_seen), min(first_seen), max(last_seen)
+               FROM issue_tag WHERE issue_id = ANY($2) GROUP BY key, value
+             ON CONFLICT (issue_id, key, value) DO UPDATE SET
+                times_seen = issue_tag.times_seen + EXCLUDED.times_seen,
+                first_seen = LEAST(issue_tag.first_seen, EXCLUDED.first_seen),
+                last_seen = GREATEST(issue_tag.last_seen, EXCLUDED.last_seen)",
+            "INSERT INTO issue_hourly (issue_id, hour, count)
+             SELECT $1, hour, sum(count) FROM issue_hourly WHERE issue_id = ANY($2) GROUP BY hour
+             ON CONFLICT (issue_id, hour) DO UPDATE SET count = issue_hourly.count + EXCLUDED.count",
+            "INSERT INTO issue_user (issue_id, user_key)
+             SELECT $1, user_key FROM issue_user WHERE issue_id = ANY($2) ON CONFLICT DO NOTHING",
+            "UPDATE issue t SET
+                times_seen = t.times_seen + s.times_seen,
+                first_seen = LEAST(t.first_seen, s.first_seen),
+                last_seen = GREATEST(t.last_seen, s.last_seen),
+                first_release = CASE WHEN s.first_seen < t.first_seen THEN COALESCE(s.first_release, t.first_release) ELSE t.first_release END,
+                last_release = CASE WHEN s.last_seen > t.last_seen THEN COALESCE(s.last_release, t.last_release) ELSE t.last_release END,
+                last_event_id = CASE WHEN s.last_seen > t.last_seen THEN s.last_event_id ELSE t.last_event_id END,
+                user_count = (SELECT count(*) FROM issue_user WHERE issue_id = $1)
+               FROM (SELECT sum(times_seen)::bigint AS times_seen, min(first_seen) AS first_seen,
+                            max(last_seen) AS last_seen,
+                            (array_agg(first_release ORDER BY first_seen))[1] AS first_release,
+                            (array_agg(last_release ORDER BY last_seen DESC))[1] AS last_release,
+                            (array_agg(last_event_id ORDER BY last_seen DESC))[1] AS last_event_id
+                       FROM issue WHERE id = ANY($2)) s
+              WHERE t.id = $1",
+            "DELETE FROM issue WHERE id = ANY($2)",
+        ] {
+            sqlx::query(sql)
+                .bind(target)
+                .bind(&sources)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let merged: Vec<i64> = locked
+            .iter()
+            .filter(|(id, _, _)| *id != target)
+            .map(|(_, _, short)| *short)
+            .collect();
+        sqlx::query(
+            "INSERT INTO activity (issue_id, user_id, kind, data) VALUES ($1, $2, 'merge', $3)",
+        )
+        .bind(target)
+        .bind(actor_id)
+        .bind(serde_json::json!({ "merged_short_ids": merged }))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 }

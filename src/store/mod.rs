@@ -5,12 +5,16 @@ pub mod alerts;
 mod events;
 mod issues;
 mod projects;
+mod teams;
 mod users;
 pub mod write;
 
 pub use events::{AttachmentRow, EventRow, EventSummaryRow, UserReportRow};
-pub use issues::{IgnoreUntil, IssueFilter, IssueRow, IssueSort, IssueStatus, Resolution};
+pub use issues::{
+    ActivityRow, IgnoreUntil, IssueFilter, IssueRow, IssueSort, IssueStatus, Resolution, TagFacet,
+};
 pub use projects::{KeyInfo, ProjectKeyRow, ProjectRow};
+pub use teams::{ROLES, TeamRow};
 pub use users::{SessionUser, UserRow};
 
 use sqlx::postgres::PgPoolOptions;

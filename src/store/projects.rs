@@ -242,6 +242,17 @@ impl Store {
         .ok_or(StoreError::NotFound)
     }
 
+    /// Newest release versions of a project, for filter suggestions.
+    pub async fn recent_releases(&self, project_id: i64, limit: i64) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT version FROM release WHERE project_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
+        )
+        .bind(project_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     pub async fn key_info(&self, public_key: &str) -> Result<Option<KeyInfo>> {
         Ok(sqlx::query_as(
             "SELECT k.id AS key_id, k.project_id, k.is_active, k.rate_limit_per_minute,

@@ -131,4 +131,99 @@ impl Store {
             .await?;
         Ok(())
     }
+
+    pub async fn user_by_id(&self, id: i64) -> Result<Option<UserRow>> {
+        Ok(sqlx::query_as("SELECT * FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// Changes a password and ends every other session of the user, so a
+    /// stolen session does not outlive the password change.
+    pub async fn change_password(
+        &self,
+        user_id: i64,
+        password_hash: &str,
+        keep_session_hash: &str,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
+            .bind(user_id)
+            .bind(password_hash)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM user_session WHERE user_id = $1 AND token_hash <> $2")
+            .bind(user_id)
+            .bind(keep_session_hash)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Ends every session of the user except `keep_session_hash`; returns
+    /// how many ended.
+    pub async fn end_other_sessions(&self, user_id: i64, keep_session_hash: &str) -> Result<u64> {
+        Ok(
+            sqlx::query("DELETE FROM user_session WHERE user_id = $1 AND token_hash <> $2")
+                .bind(user_id)
+                .bind(keep_session_hash)
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
+    }
+
+    pub async fn active_session_count(&self, user_id: i64) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT count(*) FROM user_session WHERE user_id = $1 AND expires_at > now()",
+        )
+        .bind(user_id)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// Disabling a user also ends their sessions at once.
+    pub async fn set_user_active(&self, user_id: i64, active: bool) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query("UPDATE users SET is_active = $2 WHERE id = $1")
+            .bind(user_id)
+            .bind(active)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        if !active {
+            sqlx::query("DELETE FROM user_session WHERE user_id = $1")
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Users with their role in the default organization.
+    pub async fn list_users_with_roles(&self) -> Result<Vec<(UserRow, String)>> {
+        let users = self.list_users().await?;
+        let roles: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT m.user_id, m.role FROM organization_member m
+               JOIN organization o ON o.id = m.organization_id WHERE o.slug = 'default'",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(users
+            .into_iter()
+            .map(|u| {
+                let role = roles
+                    .iter()
+                    .find(|(id, _)| *id == u.id)
+                    .map(|(_, r)| r.clone())
+                    .unwrap_or_else(|| "member".into());
+                (u, role)
+            })
+            .collect())
+    }
 }

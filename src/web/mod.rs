@@ -1,13 +1,17 @@
 //! The server-rendered dashboard: login, projects, issues, triage.
 
+mod access;
+mod account;
 pub mod auth;
+mod list;
 mod settings;
 pub mod view;
 
 use crate::app::AppState;
 use crate::store::{
-    IgnoreUntil, IssueFilter, IssueRow, IssueSort, IssueStatus, ProjectRow, Resolution, StoreError,
+    ActivityRow, IgnoreUntil, IssueRow, IssueStatus, ProjectRow, Resolution, StoreError, TagFacet,
 };
+use access::{issue_for, project_for, require_manager, visible_projects};
 use askama::Template;
 use auth::CurrentUser;
 use axum::Router;
@@ -24,14 +28,18 @@ pub fn router() -> Router<AppState> {
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
         .route("/projects", get(projects))
-        .route("/projects/{project_id}/issues", get(issues))
         .route("/issues/{issue_id}", get(issue))
         .route("/issues/{issue_id}/events/{event_id}", get(issue_event))
         .route("/issues/{issue_id}/events/{event_id}/json", get(event_json))
         .route("/attachments/{attachment_id}", get(download_attachment))
         .route("/issues/{issue_id}/status", post(set_status))
         .route("/issues/{issue_id}/delete", post(delete_issue))
+        .route("/issues/{issue_id}/assign", post(assign))
+        .route("/issues/{issue_id}/comments", post(comment))
         .route("/static/snag.css", get(stylesheet))
+        .route("/static/snag.js", get(script))
+        .merge(list::router())
+        .merge(account::router())
         .merge(settings::router())
         .layer(axum::middleware::from_fn(security_headers))
 }
@@ -64,6 +72,10 @@ pub enum WebError {
     BadRequest(String),
     #[error("the form expired; reload the page and try again")]
     Csrf,
+    #[error("you do not have permission to do that")]
+    Forbidden,
+    #[error("too many failed attempts; try again in a few minutes")]
+    TooManyRequests,
     #[error("database error")]
     Store(#[from] StoreError),
     #[error("template error")]
@@ -75,7 +87,8 @@ impl IntoResponse for WebError {
         let status = match &self {
             WebError::NotFound | WebError::Store(StoreError::NotFound) => StatusCode::NOT_FOUND,
             WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            WebError::Csrf => StatusCode::FORBIDDEN,
+            WebError::Csrf | WebError::Forbidden => StatusCode::FORBIDDEN,
+            WebError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             WebError::Store(_) | WebError::Template(_) => {
                 tracing::error!(error = ?self, "dashboard request failed");
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -113,6 +126,16 @@ async fn stylesheet() -> impl IntoResponse {
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
         include_str!("../../templates/snag.css"),
+    )
+}
+
+async fn script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../templates/snag.js"),
     )
 }
 
@@ -157,9 +180,29 @@ struct LoginForm {
     next: Option<String>,
 }
 
+/// Failed logins per email allowed within [`THROTTLE_WINDOW_SECS`] before
+/// even a correct password is refused: online guessing gets ten tries per
+/// quarter hour.
+const THROTTLE_ATTEMPTS: i64 = 10;
+const THROTTLE_WINDOW_SECS: i64 = 900;
+
 async fn login(State(app): State<AppState>, Form(form): Form<LoginForm>) -> WebResult {
     let next = safe_next(form.next.as_deref());
-    let user = app.store.user_by_email(form.email.trim()).await?;
+    let email = form.email.trim().to_string();
+    if app
+        .store
+        .recent_login_failures(&email, THROTTLE_WINDOW_SECS)
+        .await?
+        >= THROTTLE_ATTEMPTS
+    {
+        let page = LoginPage {
+            error: Some(WebError::TooManyRequests.to_string()),
+            next,
+            email: form.email,
+        };
+        return Ok((StatusCode::TOO_MANY_REQUESTS, Html(page.render()?)).into_response());
+    }
+    let user = app.store.user_by_email(&email).await?;
     let password = form.password;
     // Verify even for unknown users so response time does not reveal
     // which emails exist.
@@ -171,6 +214,9 @@ async fn login(State(app): State<AppState>, Form(form): Form<LoginForm>) -> WebR
         .await
         .unwrap_or(false);
     let Some(user) = user.filter(|u| ok && u.is_active) else {
+        app.store
+            .record_login_failure(&email, THROTTLE_WINDOW_SECS)
+            .await?;
         let page = LoginPage {
             error: Some("Invalid email or password.".into()),
             next,
@@ -178,6 +224,7 @@ async fn login(State(app): State<AppState>, Form(form): Form<LoginForm>) -> WebR
         };
         return Ok((StatusCode::UNAUTHORIZED, Html(page.render()?)).into_response());
     };
+    app.store.clear_login_failures(&email).await?;
     let token = auth::new_session_token();
     let ttl = app.config.session_ttl;
     let expires =
@@ -217,7 +264,7 @@ async fn logout(
 struct ProjectListItem {
     project: ProjectRow,
     dsn: String,
-    unresolved: usize,
+    unresolved: i64,
 }
 
 #[derive(Template)]
@@ -229,61 +276,29 @@ struct ProjectsPage {
 
 async fn projects(State(app): State<AppState>, user: CurrentUser) -> WebResult {
     let keys = app.store.primary_keys().await?;
-    let mut items = Vec::new();
-    for project in app.store.list_projects().await? {
-        let dsn = keys
-            .iter()
-            .find(|k| k.project_id == project.id)
-            .map(|k| app.config.dsn(&k.public_key, project.id))
-            .unwrap_or_default();
-        let filter = IssueFilter {
-            status: Some(IssueStatus::Unresolved),
-            limit: 1000,
-            ..Default::default()
-        };
-        let unresolved = app.store.list_issues(project.id, &filter).await?.len();
-        items.push(ProjectListItem {
+    let visible = visible_projects(&app, &user).await?;
+    let ids: Vec<i64> = visible.iter().map(|p| p.id).collect();
+    let counts = app.store.unresolved_counts(&ids).await?;
+    let items = visible
+        .into_iter()
+        .map(|project| ProjectListItem {
+            dsn: keys
+                .iter()
+                .find(|k| k.project_id == project.id)
+                .map(|k| app.config.dsn(&k.public_key, project.id))
+                .unwrap_or_default(),
+            unresolved: counts
+                .iter()
+                .find(|(id, _)| *id == project.id)
+                .map_or(0, |(_, n)| *n),
             project,
-            dsn,
-            unresolved,
-        });
-    }
+        })
+        .collect();
     render(ProjectsPage {
         user,
         projects: items,
     })
 }
-
-#[derive(Deserialize, Default)]
-struct IssueQuery {
-    query: Option<String>,
-    status: Option<String>,
-    level: Option<String>,
-    sort: Option<String>,
-    page: Option<i64>,
-}
-
-struct IssueListItem {
-    issue: IssueRow,
-    last_seen: String,
-    first_seen: String,
-}
-
-#[derive(Template)]
-#[template(path = "issues.html")]
-struct IssuesPage {
-    user: CurrentUser,
-    project: ProjectRow,
-    issues: Vec<IssueListItem>,
-    query: String,
-    status: String,
-    level: String,
-    sort: String,
-    page: i64,
-    has_more: bool,
-}
-
-const PAGE_SIZE: i64 = 50;
 
 pub fn ago(t: DateTime<Utc>) -> String {
     let secs = (Utc::now() - t).num_seconds().max(0);
@@ -293,80 +308,6 @@ pub fn ago(t: DateTime<Utc>) -> String {
         3600..86400 => format!("{}h ago", secs / 3600),
         _ => format!("{}d ago", secs / 86400),
     }
-}
-
-async fn issues(
-    State(app): State<AppState>,
-    user: CurrentUser,
-    Path(project_id): Path<i64>,
-    Query(q): Query<IssueQuery>,
-) -> WebResult {
-    let project = app
-        .store
-        .project(project_id)
-        .await?
-        .ok_or(WebError::NotFound)?;
-    let status_text = q.status.clone().unwrap_or_else(|| "unresolved".into());
-    let status = match status_text.as_str() {
-        "all" => None,
-        s => Some(
-            IssueStatus::parse(s)
-                .ok_or_else(|| WebError::BadRequest(format!("unknown status {s:?}")))?,
-        ),
-    };
-    let sort = match q.sort.as_deref() {
-        None | Some("") => IssueSort::default(),
-        Some(s) => IssueSort::parse(s)
-            .ok_or_else(|| WebError::BadRequest(format!("unknown sort {s:?}")))?,
-    };
-    let page = q.page.unwrap_or(1).max(1);
-    let query = q.query.clone().unwrap_or_default();
-    let level = q.level.clone().unwrap_or_default();
-    let mut search = crate::search::parse(&query);
-    // The select boxes apply unless the search text already says otherwise.
-    if search.status.is_none() {
-        search.status = match status {
-            Some(IssueStatus::Unresolved) => Some(crate::search::StatusFilter::Unresolved),
-            Some(IssueStatus::Resolved) => Some(crate::search::StatusFilter::Resolved),
-            Some(IssueStatus::Ignored) => Some(crate::search::StatusFilter::Ignored),
-            None => None,
-        };
-    }
-    if search.level.is_none() && !level.is_empty() {
-        search.level = Some(level.clone());
-    }
-    let mut rows = app
-        .store
-        .search_issues(
-            &[project_id],
-            &search,
-            sort,
-            PAGE_SIZE + 1,
-            (page - 1) * PAGE_SIZE,
-            Some(user.id),
-        )
-        .await?;
-    let has_more = rows.len() as i64 > PAGE_SIZE;
-    rows.truncate(PAGE_SIZE as usize);
-    let issues = rows
-        .into_iter()
-        .map(|issue| IssueListItem {
-            last_seen: ago(issue.last_seen),
-            first_seen: ago(issue.first_seen),
-            issue,
-        })
-        .collect();
-    render(IssuesPage {
-        user,
-        project,
-        issues,
-        query,
-        status: status_text,
-        level,
-        sort: sort.as_str().to_string(),
-        page,
-        has_more,
-    })
 }
 
 #[derive(Template)]
@@ -384,8 +325,72 @@ struct IssuePage {
     reports: Vec<crate::store::UserReportRow>,
     grouping: Vec<GroupingVariant>,
     grouping_config: String,
-    tags: Vec<(String, String, i64)>,
+    facets: Vec<TagFacet>,
     events: Vec<(String, String, String)>,
+    activity: Vec<ActivityView>,
+    /// (id, email) of users the issue can be assigned to.
+    assignees: Vec<(i64, String)>,
+    assignee: String,
+    markdown: String,
+}
+
+/// One line of the activity feed, ready to print.
+pub struct ActivityView {
+    who: String,
+    when: String,
+    what: String,
+    /// The text of a comment; empty for other entries.
+    comment: String,
+}
+
+fn activity_view(a: ActivityRow) -> ActivityView {
+    let field = |k: &str| a.data.get(k).and_then(|v| v.as_str()).unwrap_or("");
+    let what = match a.kind.as_str() {
+        "first_seen" => "first seen".to_string(),
+        "note" => "commented".to_string(),
+        "set_resolved" => match (field("resolution"), field("release")) {
+            ("next_release", _) => "resolved in the next release".to_string(),
+            ("in_release", r) => format!("resolved in release {r}"),
+            _ => "resolved".to_string(),
+        },
+        "set_unresolved" => "unresolved".to_string(),
+        "set_ignored" => {
+            let secs = a.data.get("for_seconds").and_then(|v| v.as_f64());
+            let more = a.data.get("more_events").and_then(|v| v.as_i64());
+            match (secs, more) {
+                (Some(s), _) => format!("ignored for {}h", (s / 3600.0).round()),
+                (_, Some(n)) => format!("ignored until {n} more events"),
+                _ => "ignored".to_string(),
+            }
+        }
+        "set_regression" => match field("release") {
+            "" => "regressed".to_string(),
+            r => format!("regressed in release {r}"),
+        },
+        "set_escalating" => "came back from ignored".to_string(),
+        "assigned" => format!("assigned to {}", field("assignee")),
+        "unassigned" => "unassigned".to_string(),
+        "merge" => {
+            let ids: Vec<String> = a
+                .data
+                .get("merged_short_ids")
+                .and_then(|v| v.as_array())
+                .map(|ids| ids.iter().map(|id| format!("#{id}")).collect())
+                .unwrap_or_default();
+            format!("merged {} into this issue", ids.join(", "))
+        }
+        other => other.replace('_', " "),
+    };
+    ActivityView {
+        who: a.user_email.unwrap_or_else(|| "Snag".into()),
+        when: ago(a.created_at),
+        comment: if a.kind == "note" {
+            field("text").to_string()
+        } else {
+            String::new()
+        },
+        what,
+    }
 }
 
 /// One row of "why was this grouped": a variant, whether it produced a hash
@@ -481,10 +486,11 @@ async fn issue_event(
 /// attacker-controlled content.
 async fn event_json(
     State(app): State<AppState>,
-    _user: CurrentUser,
+    user: CurrentUser,
     Path((issue_id, event_id)): Path<(i64, String)>,
 ) -> WebResult {
     let event_id = uuid::Uuid::parse_str(&event_id).map_err(|_| WebError::NotFound)?;
+    issue_for(&app, &user, issue_id).await?;
     let event = app
         .store
         .issue_event(issue_id, Some(event_id))
@@ -504,7 +510,7 @@ async fn event_json(
 
 async fn download_attachment(
     State(app): State<AppState>,
-    _user: CurrentUser,
+    user: CurrentUser,
     Path(attachment_id): Path<i64>,
 ) -> WebResult {
     let (row, data) = app
@@ -512,6 +518,7 @@ async fn download_attachment(
         .attachment(attachment_id)
         .await?
         .ok_or(WebError::NotFound)?;
+    project_for(&app, &user, row.project_id).await?;
     let safe_name: String = row
         .name
         .chars()
@@ -542,12 +549,7 @@ async fn issue_page(
     issue_id: i64,
     event_id: Option<uuid::Uuid>,
 ) -> WebResult {
-    let issue = app.store.issue(issue_id).await?.ok_or(WebError::NotFound)?;
-    let project = app
-        .store
-        .project(issue.project_id)
-        .await?
-        .ok_or(WebError::NotFound)?;
+    let (issue, project) = issue_for(app, &user, issue_id).await?;
     let latest = app.store.issue_event(issue_id, event_id).await?;
     if event_id.is_some() && latest.is_none() {
         return Err(WebError::NotFound);
@@ -568,7 +570,36 @@ async fn issue_page(
     let (grouping_config, grouping) =
         grouping_variants(latest.as_ref().and_then(|e| e.grouping.as_ref()));
     let event = latest.map(|e| view::event_view(&e.event_id.simple().to_string(), &e.data));
-    let tags = app.store.issue_tags(issue_id).await?;
+    let facets = app.store.issue_tag_facets(issue_id, 5).await?;
+    let users = app.store.list_users().await?;
+    let assignee = issue
+        .assignee_id
+        .and_then(|id| users.iter().find(|u| u.id == id))
+        .map(|u| u.email.clone())
+        .unwrap_or_default();
+    let assignees = users
+        .into_iter()
+        .filter(|u| u.is_active)
+        .map(|u| (u.id, u.email))
+        .collect();
+    let activity = app
+        .store
+        .issue_activity(issue_id, 100)
+        .await?
+        .into_iter()
+        .map(activity_view)
+        .collect();
+    let markdown = view::markdown(
+        &format!("{}-{}", project.slug.to_uppercase(), issue.short_id),
+        &issue.title,
+        &issue.culprit,
+        &format!(
+            "{}/issues/{}",
+            app.config.base_url.trim_end_matches('/'),
+            issue.id
+        ),
+        event.as_ref(),
+    );
     let events = app
         .store
         .issue_events(issue_id, 20)
@@ -594,8 +625,12 @@ async fn issue_page(
         reports,
         grouping,
         grouping_config,
-        tags,
+        facets,
         events,
+        activity,
+        assignees,
+        assignee,
+        markdown,
     })
 }
 
@@ -640,6 +675,7 @@ async fn set_status(
     if !user.check_csrf(&app.signing_key, &form.csrf) {
         return Err(WebError::Csrf);
     }
+    issue_for(&app, &user, issue_id).await?;
     match IssueStatus::parse(&form.status) {
         Some(IssueStatus::Resolved) => {
             let resolution = match form.resolve.as_deref().unwrap_or("now") {
@@ -701,7 +737,72 @@ async fn delete_issue(
     if !user.check_csrf(&app.signing_key, &form.csrf) {
         return Err(WebError::Csrf);
     }
-    let issue = app.store.issue(issue_id).await?.ok_or(WebError::NotFound)?;
+    let (issue, _) = issue_for(&app, &user, issue_id).await?;
+    require_manager(&app, &user).await?;
     app.store.delete_issue(issue_id).await?;
     Ok(Redirect::to(&format!("/projects/{}/issues", issue.project_id)).into_response())
+}
+
+#[derive(Deserialize)]
+struct AssignForm {
+    csrf: String,
+    /// A user id, or empty to unassign.
+    assignee: String,
+}
+
+async fn assign(
+    State(app): State<AppState>,
+    user: CurrentUser,
+    Path(issue_id): Path<i64>,
+    Form(form): Form<AssignForm>,
+) -> WebResult {
+    if !user.check_csrf(&app.signing_key, &form.csrf) {
+        return Err(WebError::Csrf);
+    }
+    issue_for(&app, &user, issue_id).await?;
+    let assignee = match form.assignee.trim() {
+        "" => None,
+        "me" => Some(user.id),
+        id => Some(
+            id.parse::<i64>()
+                .map_err(|_| WebError::BadRequest(format!("unknown user {id:?}")))?,
+        ),
+    };
+    app.store
+        .assign_issue(issue_id, assignee, Some(user.id))
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => WebError::BadRequest("no such active user".into()),
+            e => e.into(),
+        })?;
+    Ok(Redirect::to(&format!("/issues/{issue_id}")).into_response())
+}
+
+#[derive(Deserialize)]
+struct CommentForm {
+    csrf: String,
+    text: String,
+}
+
+async fn comment(
+    State(app): State<AppState>,
+    user: CurrentUser,
+    Path(issue_id): Path<i64>,
+    Form(form): Form<CommentForm>,
+) -> WebResult {
+    if !user.check_csrf(&app.signing_key, &form.csrf) {
+        return Err(WebError::Csrf);
+    }
+    issue_for(&app, &user, issue_id).await?;
+    let text = form.text.trim();
+    if text.is_empty() {
+        return Err(WebError::BadRequest("the comment is empty".into()));
+    }
+    if text.len() > 10_000 {
+        return Err(WebError::BadRequest(
+            "comments are limited to 10,000 characters".into(),
+        ));
+    }
+    app.store.add_comment(issue_id, user.id, text).await?;
+    Ok(Redirect::to(&format!("/issues/{issue_id}#activity")).into_response())
 }

@@ -1,6 +1,7 @@
 //! Project creation and settings: name, platform, DSN keys (create, revoke,
 //! rate limit), fingerprint rules, setup snippet, recent alert deliveries.
 
+use super::access::{project_for, require_manager};
 use super::auth::CurrentUser;
 use super::{WebError, WebResult, render};
 use crate::app::AppState;
@@ -63,11 +64,7 @@ async fn page(
     rules_override: Option<(String, String)>,
     notice: Option<String>,
 ) -> WebResult {
-    let project = app
-        .store
-        .project(project_id)
-        .await?
-        .ok_or(WebError::NotFound)?;
+    let project = project_for(app, &user, project_id).await?;
     let keys: Vec<KeyView> = app
         .store
         .project_keys(project_id)
@@ -100,12 +97,21 @@ async fn page(
     })
 }
 
-fn check_csrf(app: &AppState, user: &CurrentUser, token: &str) -> Result<(), WebError> {
-    if user.check_csrf(&app.signing_key, token) {
-        Ok(())
-    } else {
-        Err(WebError::Csrf)
+/// Every settings change: a valid form, a project the user can see, and
+/// an owner or admin role.
+async fn may_change(
+    app: &AppState,
+    user: &CurrentUser,
+    token: &str,
+    project_id: Option<i64>,
+) -> Result<(), WebError> {
+    if !user.check_csrf(&app.signing_key, token) {
+        return Err(WebError::Csrf);
     }
+    if let Some(id) = project_id {
+        project_for(app, user, id).await?;
+    }
+    require_manager(app, user).await
 }
 
 async fn settings_page(
@@ -116,7 +122,8 @@ async fn settings_page(
     page(&app, user, project_id, None, None).await
 }
 
-async fn new_project_page(user: CurrentUser) -> WebResult {
+async fn new_project_page(State(app): State<AppState>, user: CurrentUser) -> WebResult {
+    require_manager(&app, &user).await?;
     render(NewProjectPage { user, error: None })
 }
 
@@ -136,7 +143,7 @@ async fn create_project(
     user: CurrentUser,
     Form(form): Form<ProjectForm>,
 ) -> WebResult {
-    check_csrf(&app, &user, &form.csrf)?;
+    may_change(&app, &user, &form.csrf, None).await?;
     if form.name.trim().is_empty() {
         return render(NewProjectPage {
             user,
@@ -156,7 +163,7 @@ async fn update_project(
     Path(project_id): Path<i64>,
     Form(form): Form<ProjectForm>,
 ) -> WebResult {
-    check_csrf(&app, &user, &form.csrf)?;
+    may_change(&app, &user, &form.csrf, Some(project_id)).await?;
     let name = form.name.trim();
     if name.is_empty() {
         return Err(WebError::BadRequest(
@@ -182,11 +189,7 @@ async fn create_key(
     Path(project_id): Path<i64>,
     Form(form): Form<KeyForm>,
 ) -> WebResult {
-    check_csrf(&app, &user, &form.csrf)?;
-    app.store
-        .project(project_id)
-        .await?
-        .ok_or(WebError::NotFound)?;
+    may_change(&app, &user, &form.csrf, Some(project_id)).await?;
     let label = form
         .label
         .as_deref()
@@ -211,7 +214,7 @@ async fn update_key(
     Path((project_id, key_id)): Path<(i64, i64)>,
     Form(form): Form<KeyUpdateForm>,
 ) -> WebResult {
-    check_csrf(&app, &user, &form.csrf)?;
+    may_change(&app, &user, &form.csrf, Some(project_id)).await?;
     let public_key = match form.action.as_str() {
         "revoke" => app.store.set_key_active(project_id, key_id, false).await?,
         "enable" => app.store.set_key_active(project_id, key_id, true).await?,
@@ -254,11 +257,7 @@ async fn update_rules(
     Path(project_id): Path<i64>,
     Form(form): Form<RulesForm>,
 ) -> WebResult {
-    check_csrf(&app, &user, &form.csrf)?;
-    app.store
-        .project(project_id)
-        .await?
-        .ok_or(WebError::NotFound)?;
+    may_change(&app, &user, &form.csrf, Some(project_id)).await?;
     let rules = form.rules.replace("\r\n", "\n");
     if let Err(e) = crate::grouping::FingerprintRules::parse(&rules) {
         let message = format!("line {}: {}", e.line, e.message);
