@@ -1,0 +1,163 @@
+//! Results as a table on stdout and as JSON for scripts.
+
+use crate::CopyResult;
+use crate::proc::Resources;
+use serde_json::json;
+use std::collections::BTreeMap;
+
+pub struct LoadResult {
+    pub label: String,
+    pub concurrency: usize,
+    pub target_rate: f64,
+    pub duration: f64,
+    pub sent: u64,
+    pub acknowledged: u64,
+    pub statuses: BTreeMap<String, u64>,
+    /// Sorted.
+    pub latencies_us: Vec<u32>,
+    pub avg_raw_bytes: usize,
+    pub avg_wire_bytes: usize,
+    pub resources: Resources,
+    pub stored: Option<u64>,
+    pub issues: Option<u64>,
+    pub drain_seconds: Option<f64>,
+    /// The prepared bodies ran out before the duration did.
+    pub exhausted: bool,
+}
+
+impl LoadResult {
+    pub fn percentile_ms(&self, p: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return 0.0;
+        }
+        let rank = ((p / 100.0) * (self.latencies_us.len() - 1) as f64).round() as usize;
+        f64::from(self.latencies_us[rank]) / 1000.0
+    }
+
+    pub fn ack_rate(&self) -> f64 {
+        self.acknowledged as f64 / self.duration.max(1e-9)
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        json!({
+            "label": self.label,
+            "concurrency": self.concurrency,
+            "target_rate": self.target_rate,
+            "duration_s": self.duration,
+            "sent": self.sent,
+            "acknowledged": self.acknowledged,
+            "acknowledged_per_s": self.ack_rate(),
+            "statuses": self.statuses,
+            "latency_ms": {"p50": self.percentile_ms(50.0), "p95": self.percentile_ms(95.0),
+                           "p99": self.percentile_ms(99.0), "max": self.percentile_ms(100.0)},
+            "avg_raw_bytes": self.avg_raw_bytes,
+            "avg_wire_bytes": self.avg_wire_bytes,
+            "servers": self.resources.trees.iter().map(|(pid, rss, cpu)| json!({
+                "pid": pid, "peak_rss_mib": *rss as f64 / 1048576.0, "cpu_s": cpu,
+                "cores": cpu / self.duration.max(1e-9)})).collect::<Vec<_>>(),
+            "machine_busy": self.resources.machine_busy,
+            "stored": self.stored,
+            "issues": self.issues,
+            "lost": self.stored.map(|s| self.acknowledged.saturating_sub(s)),
+            "drain_s": self.drain_seconds,
+            "bodies_exhausted": self.exhausted,
+        })
+    }
+}
+
+fn row(name: &str, value: String) {
+    println!("| {name:<34} | {value:>24} |");
+}
+
+pub fn print_load(r: &LoadResult) {
+    println!();
+    println!("| {:<34} | {:>24} |", format!("run: {}", r.label), "");
+    println!("|{}|{}|", "-".repeat(36), "-".repeat(26));
+    row("concurrency", r.concurrency.to_string());
+    if r.target_rate > 0.0 {
+        row("target rate (ev/s)", format!("{:.0}", r.target_rate));
+    }
+    row("duration (s)", format!("{:.1}", r.duration));
+    row(
+        "envelope size raw / wire (B)",
+        format!("{} / {}", r.avg_raw_bytes, r.avg_wire_bytes),
+    );
+    row("requests sent", r.sent.to_string());
+    row("acknowledged (2xx)", r.acknowledged.to_string());
+    row("acknowledged ev/s", format!("{:.0}", r.ack_rate()));
+    row(
+        "latency p50 / p95 (ms)",
+        format!(
+            "{:.1} / {:.1}",
+            r.percentile_ms(50.0),
+            r.percentile_ms(95.0)
+        ),
+    );
+    row(
+        "latency p99 / max (ms)",
+        format!(
+            "{:.1} / {:.1}",
+            r.percentile_ms(99.0),
+            r.percentile_ms(100.0)
+        ),
+    );
+    let errors: Vec<String> = r
+        .statuses
+        .iter()
+        .filter(|(k, _)| !k.starts_with('2'))
+        .map(|(k, v)| format!("{k}: {v}"))
+        .collect();
+    row(
+        "errors by status",
+        if errors.is_empty() {
+            "none".into()
+        } else {
+            errors.join(", ")
+        },
+    );
+    for (pid, rss, cpu) in &r.resources.trees {
+        row(
+            &format!("server {pid}: peak RSS (MiB)"),
+            format!("{:.1}", *rss as f64 / 1048576.0),
+        );
+        row(
+            &format!("server {pid}: CPU (cores)"),
+            format!("{:.2}", cpu / r.duration.max(1e-9)),
+        );
+    }
+    row(
+        "machine busy",
+        format!("{:.0} %", r.resources.machine_busy * 100.0),
+    );
+    if let Some(stored) = r.stored {
+        row("events stored (end to end)", stored.to_string());
+        row(
+            "lost (acknowledged − stored)",
+            r.acknowledged.saturating_sub(stored).to_string(),
+        );
+    }
+    if let Some(issues) = r.issues {
+        row("issues created", issues.to_string());
+    }
+    if let Some(drain) = r.drain_seconds {
+        row("drain after load (s)", format!("{drain:.1}"));
+    }
+    if r.exhausted {
+        row("note", "prepared bodies ran out".into());
+    }
+    println!();
+}
+
+pub fn print_copy(c: &CopyResult) {
+    println!();
+    println!("| {:<34} | {:>24} |", "PostgreSQL COPY ceiling", "");
+    println!("|{}|{}|", "-".repeat(36), "-".repeat(26));
+    row("rows", c.events.to_string());
+    row(
+        "avg compressed payload (B)",
+        (c.payload_bytes / c.events.max(1)).to_string(),
+    );
+    row("seconds (incl. commit)", format!("{:.2}", c.seconds));
+    row("rows/s", format!("{:.0}", c.rate()));
+    println!();
+}
