@@ -244,7 +244,7 @@ def start_app(script, dsn, *args, port=None, wait=True, **env):
     """Runs apps/<script> in a fresh interpreter with SENTRY_DSN and PORT set
     and waits until it listens; stops it (SIGINT) on exit."""
     port = port or free_port()
-    name = Path(script).stem
+    name = Path(script.split()[0]).stem
     log_path = ROOT / "target" / f"app_{name}_{port}.log"
     log = open(log_path, "w")
     cmd = [sys.executable, str(APPS / script), *args] if script.endswith(".py") else [sys.executable, "-m", *script.split(), *args]
