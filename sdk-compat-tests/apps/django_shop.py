@@ -1,5 +1,6 @@
 """A one-file Django project reporting to Snag through sentry-sdk's
-DjangoIntegration: real ORM (SQLite), real auth users, runserver."""
+DjangoIntegration, or with SHOP_SDK=raven through raven 6.10's Django app:
+real ORM (SQLite), real auth users, runserver."""
 
 import json
 import logging
@@ -27,12 +28,17 @@ def scrub(event, hint):
     return event
 
 
+RAVEN = os.environ.get("SHOP_SDK") == "raven"
+
 settings.configure(
     DEBUG=False,
     ALLOWED_HOSTS=["127.0.0.1", "localhost"],
     SECRET_KEY="django-shop-test-only",
     ROOT_URLCONF="django_shop",
-    INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth"],
+    INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth"]
+    + (["raven.contrib.django.apps.RavenConfig"] if RAVEN else []),
+    RAVEN_CONFIG={"dsn": os.environ["SENTRY_DSN"], "release": "django-shop@3.1", "environment": "production",
+                  "include_paths": ["__main__"]},
     MIDDLEWARE=["django_shop.HeaderUserMiddleware"],
     DATABASES={"default": {
         "ENGINE": "django.db.backends.sqlite3",
@@ -45,15 +51,16 @@ settings.configure(
 import sentry_sdk  # noqa: E402
 from sentry_sdk.integrations.django import DjangoIntegration  # noqa: E402
 
-sentry_sdk.init(
-    dsn=os.environ["SENTRY_DSN"],
-    release="django-shop@3.1",
-    environment="production",
-    integrations=[DjangoIntegration()],
-    send_default_pii=True,
-    include_local_variables=True,
-    before_send=scrub,
-)
+if not RAVEN:
+    sentry_sdk.init(
+        dsn=os.environ["SENTRY_DSN"],
+        release="django-shop@3.1",
+        environment="production",
+        integrations=[DjangoIntegration()],
+        send_default_pii=True,
+        include_local_variables=True,
+        before_send=scrub,
+    )
 django.setup()
 
 from django.contrib.auth.models import User  # noqa: E402

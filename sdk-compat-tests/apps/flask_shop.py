@@ -1,4 +1,6 @@
-"""A small Flask shop reporting to Snag through sentry-sdk's FlaskIntegration."""
+"""A small Flask shop reporting to Snag through sentry-sdk's FlaskIntegration,
+or, with SHOP_SDK=raven, through raven 6.10's Flask extension: the same code
+under either SDK, as during a migration from raven."""
 
 import logging
 import os
@@ -19,17 +21,25 @@ def before_send(event, hint):
     return event
 
 
-sentry_sdk.init(
-    dsn=os.environ["SENTRY_DSN"],
-    release=os.environ.get("RELEASE", "flask-shop@1.0"),
-    environment="production",
-    send_default_pii=True,
-    traces_sample_rate=1.0,
-    integrations=[FlaskIntegration(transaction_style="url")],
-    before_send=before_send,
-)
+RAVEN = os.environ.get("SHOP_SDK") == "raven"
+if not RAVEN:
+    sentry_sdk.init(
+        dsn=os.environ["SENTRY_DSN"],
+        release=os.environ.get("RELEASE", "flask-shop@1.0"),
+        environment="production",
+        send_default_pii=True,
+        traces_sample_rate=1.0,
+        integrations=[FlaskIntegration(transaction_style="url")],
+        before_send=before_send,
+    )
 
 app = Flask(__name__)
+if RAVEN:
+    from raven import Client
+    from raven.contrib.flask import Sentry
+
+    Sentry(app, client=Client(os.environ["SENTRY_DSN"], release=os.environ.get("RELEASE", "flask-shop@1.0"),
+                              environment="production", include_paths=["__main__"]), logging=False)
 log = logging.getLogger("shop.inventory")
 STOCK = {"apple": 3, "pear": 0}
 
@@ -43,7 +53,7 @@ def load_inventory(sku):
 @app.before_request
 def identify():
     user = request.headers.get("X-User")
-    if user:
+    if user and not RAVEN:
         sentry_sdk.set_user({"id": user, "email": f"{user}@example.com"})
 
 
