@@ -160,7 +160,7 @@ def dashboard(snag):
     """A requests session logged in as a user made by `snag createuser`
     (created once per Snag instance)."""
     if getattr(snag, "_dashboard", None) is None:
-        snag.cli("createuser", "--email", DASHBOARD_EMAIL, "--password", DASHBOARD_PASSWORD)
+        snag.cli("createuser", "--email", DASHBOARD_EMAIL, "--password", DASHBOARD_PASSWORD, "--admin")
         snag._dashboard = snag.login(DASHBOARD_EMAIL, DASHBOARD_PASSWORD)
     return snag._dashboard
 
