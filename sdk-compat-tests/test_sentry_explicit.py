@@ -159,3 +159,15 @@ def test_logging_integration(snag):
     assert "refund" in shown and "Refund crashed for order 5001" in shown
     # A warning is below the default event level: no issue for it.
     assert snag.query("SELECT count(*) FROM issue") == [(2,)]
+
+
+@pytest.mark.feature("sentry-sdk: application-mode sessions (session items)")
+def test_cli_sessions_give_a_crash_free_rate(snag):
+    for path in ("ok.csv", "ok.csv", "broken.csv"):
+        result = run_app_script("cli_job.py", snag.dsn, path)
+        assert result.returncode == (1 if path == "broken.csv" else 0), result.stderr
+    rows = snag.wait_for("SELECT total, crashed FROM session_hourly WHERE release = 'cli-tool@0.9' AND total = 3")
+    assert rows == [(3, 1)], snag.query("SELECT release, total, errored, crashed FROM session_hourly")
+    health = page(snag, "/projects/1/health")
+    row = health[health.index("cli-tool@0.9"):]
+    assert ">66.6%<" in row[: row.index("</tr>")]
