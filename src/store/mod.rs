@@ -3,6 +3,7 @@
 
 pub mod alerts;
 mod events;
+mod health;
 mod issues;
 mod projects;
 mod teams;
@@ -10,6 +11,7 @@ mod users;
 pub mod write;
 
 pub use events::{AttachmentRow, EventRow, EventSummaryRow, UserReportRow};
+pub use health::{CheckInRow, MonitorRow, OutcomeRow, ReleaseHealthRow};
 pub use issues::{
     ActivityRow, IgnoreUntil, IssueFilter, IssueRow, IssueSort, IssueStatus, Resolution, TagFacet,
 };
