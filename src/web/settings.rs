@@ -84,7 +84,7 @@ async fn page(
         Some((text, error)) => (text, Some(error)),
         None => (project.fingerprint_rules.clone(), None),
     };
-    let deliveries = app.store.alert_deliveries(project_id, 20).await?;
+    let deliveries = app.store.alert_deliveries(project_id, None, 20).await?;
     render(SettingsPage {
         user,
         project,
