@@ -42,3 +42,4 @@ CREATE INDEX mail_outbox_pending ON mail_outbox (next_attempt_at) WHERE status =
 -- Key rotation: the replaced key keeps working until `expires_at` (NULL:
 -- until revoked), like Sentry's rotated client keys.
 ALTER TABLE project_key ADD COLUMN expires_at TIMESTAMPTZ;
+ALTER TABLE project_key ADD COLUMN rotated_at TIMESTAMPTZ;

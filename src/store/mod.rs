@@ -15,7 +15,7 @@ pub use issues::{
 };
 pub use projects::{KeyInfo, ProjectKeyRow, ProjectRow};
 pub use teams::{ROLES, TeamRow};
-pub use users::{SessionUser, UserRow};
+pub use users::{InvitationRow, SessionUser, UserRow};
 
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection, PgPool};

@@ -3,6 +3,7 @@
 mod access;
 mod account;
 pub mod auth;
+mod links;
 mod list;
 mod settings;
 pub mod view;
@@ -40,6 +41,7 @@ pub fn router() -> Router<AppState> {
         .route("/static/snag.js", get(script))
         .merge(list::router())
         .merge(account::router())
+        .merge(links::router())
         .merge(settings::router())
         .layer(axum::middleware::from_fn(security_headers))
 }
@@ -76,6 +78,9 @@ pub enum WebError {
     Forbidden,
     #[error("too many failed attempts; try again in a few minutes")]
     TooManyRequests,
+    /// A reset or invitation link that is unknown, expired or used.
+    #[error("{0}")]
+    LinkExpired(String),
     #[error("database error")]
     Store(#[from] StoreError),
     #[error("template error")]
@@ -85,7 +90,9 @@ pub enum WebError {
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         let status = match &self {
-            WebError::NotFound | WebError::Store(StoreError::NotFound) => StatusCode::NOT_FOUND,
+            WebError::NotFound | WebError::LinkExpired(_) | WebError::Store(StoreError::NotFound) => {
+                StatusCode::NOT_FOUND
+            }
             WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
             WebError::Csrf | WebError::Forbidden => StatusCode::FORBIDDEN,
             WebError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
@@ -149,11 +156,14 @@ struct LoginPage {
     error: Option<String>,
     next: String,
     email: String,
+    notice: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct NextQuery {
     next: Option<String>,
+    /// Set after a password reset, to say so.
+    reset: Option<String>,
 }
 
 /// Only same-site relative paths, so the login form cannot be used as an
@@ -170,6 +180,9 @@ async fn login_page(Query(q): Query<NextQuery>) -> WebResult {
         error: None,
         next: safe_next(q.next.as_deref()),
         email: String::new(),
+        notice: q
+            .reset
+            .map(|_| "Your password was changed. Log in with the new one.".into()),
     })
 }
 
@@ -199,6 +212,7 @@ async fn login(State(app): State<AppState>, Form(form): Form<LoginForm>) -> WebR
             error: Some(WebError::TooManyRequests.to_string()),
             next,
             email: form.email,
+            notice: None,
         };
         return Ok((StatusCode::TOO_MANY_REQUESTS, Html(page.render()?)).into_response());
     }
@@ -221,6 +235,7 @@ async fn login(State(app): State<AppState>, Form(form): Form<LoginForm>) -> WebR
             error: Some("Invalid email or password.".into()),
             next,
             email: form.email,
+            notice: None,
         };
         return Ok((StatusCode::UNAUTHORIZED, Html(page.render()?)).into_response());
     };
