@@ -156,7 +156,11 @@ pub fn kind_label(kind: &str) -> &'static str {
 }
 
 pub fn issue_url(base_url: &str, alert: &PendingAlert) -> String {
-    format!("{}/issues/{}", base_url.trim_end_matches('/'), alert.issue_id)
+    format!(
+        "{}/issues/{}",
+        base_url.trim_end_matches('/'),
+        alert.issue_id
+    )
 }
 
 pub fn single(base_url: &str, alert: &PendingAlert, event: Option<&Value>) -> Content {
@@ -323,7 +327,10 @@ mod tests {
             "Frequent: seen more than 3 times in 10 minutes"
         );
         let c = single("http://x/", &alert("escalating", "A"), None);
-        assert!(c.text.starts_with("Escalating: an ignored issue is back in Shop"));
+        assert!(
+            c.text
+                .starts_with("Escalating: an ignored issue is back in Shop")
+        );
         assert!(c.text.contains("http://x/issues/7\n"), "{}", c.text);
         let d = digest("http://x", &[a, alert("escalating", "B")]);
         assert!(d.text.contains("[frequent] A") && d.text.contains("[escalating] B"));

@@ -278,7 +278,11 @@ impl Worker {
         alert: &PendingAlert,
     ) -> Result<Option<serde_json::Value>, crate::store::StoreError> {
         Ok(match alert.event_id.or(alert.last_event_id) {
-            Some(id) => self.store.event(alert.project_id, id).await?.map(|e| e.data),
+            Some(id) => self
+                .store
+                .event(alert.project_id, id)
+                .await?
+                .map(|e| e.data),
             None => None,
         })
     }

@@ -68,7 +68,10 @@ pub fn single(base_url: &str, alert: &PendingAlert, event: Option<&Value>) -> Va
         short_id(alert)
     );
     if let Some(top) = frames.first() {
-        text.push_str(&format!("\n`{}`", slack_escape(top.lines().next().unwrap_or(""))));
+        text.push_str(&format!(
+            "\n`{}`",
+            slack_escape(top.lines().next().unwrap_or(""))
+        ));
     }
     json!({
         "text": text,
@@ -210,11 +213,19 @@ mod tests {
         assert!(text.starts_with("*New issue* in Shop: <https://snag.example/issues/7|"));
         assert!(text.contains("&lt;b&gt;KeyError&lt;/b&gt; &amp; co"));
         assert_eq!(p["alerts"][0]["issue"]["short_id"], "SHOP-3");
-        assert_eq!(p["alerts"][0]["issue"]["url"], "https://snag.example/issues/7");
+        assert_eq!(
+            p["alerts"][0]["issue"]["url"],
+            "https://snag.example/issues/7"
+        );
         let d = digest("https://snag.example", &[alert.clone(), alert]);
         assert_eq!(d["digest"], true);
         assert_eq!(d["alerts"].as_array().unwrap().len(), 2);
-        assert!(d["text"].as_str().unwrap().starts_with("*2 alerts* in Shop:"));
+        assert!(
+            d["text"]
+                .as_str()
+                .unwrap()
+                .starts_with("*2 alerts* in Shop:")
+        );
     }
 
     #[test]

@@ -58,10 +58,7 @@ impl AlertRule {
             // An unknown level counts as error, Sentry's default level.
             let rank = level.and_then(level_rank).unwrap_or(3);
             if rank < min_rank {
-                return Some(format!(
-                    "level {} is below {min}",
-                    level.unwrap_or("error")
-                ));
+                return Some(format!("level {} is below {min}", level.unwrap_or("error")));
             }
         }
         if let Some(want) = &self.environment
@@ -308,7 +305,7 @@ impl Store {
     /// index. One process evaluates at a time; returns the rows written.
     pub async fn raise_frequency_alerts(&self, cooldown_secs: i64) -> Result<u64> {
         let mut tx = self.pool.begin().await?;
-        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(7_361_002)")
+        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(7361002)")
             .fetch_one(&mut *tx)
             .await?;
         if !locked {
@@ -571,13 +568,12 @@ impl Store {
         webhook_id: i64,
         enabled: bool,
     ) -> Result<()> {
-        let done =
-            sqlx::query("UPDATE webhook SET enabled = $3 WHERE project_id = $1 AND id = $2")
-                .bind(project_id)
-                .bind(webhook_id)
-                .bind(enabled)
-                .execute(&self.pool)
-                .await?;
+        let done = sqlx::query("UPDATE webhook SET enabled = $3 WHERE project_id = $1 AND id = $2")
+            .bind(project_id)
+            .bind(webhook_id)
+            .bind(enabled)
+            .execute(&self.pool)
+            .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }

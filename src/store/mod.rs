@@ -11,7 +11,8 @@ pub mod write;
 
 pub use events::{AttachmentRow, EventRow, EventSummaryRow, UserReportRow};
 pub use issues::{
-    ActivityRow, IgnoreUntil, IssueFilter, IssueRow, IssueSort, IssueStatus, Resolution, TagFacet,
+    ActivityRow, IgnoreUntil, IssueCursor, IssueFilter, IssueRow, IssueSort, IssueStatus,
+    Resolution, TagFacet,
 };
 pub use projects::{KeyInfo, ProjectKeyRow, ProjectRow};
 pub use teams::{ROLES, TeamRow};

@@ -236,6 +236,11 @@ impl Store {
                 "only an active key can be rotated".into(),
             ));
         }
+        if old.rotated_at.is_some() {
+            return Err(StoreError::Conflict(
+                "this key was already replaced; rotate its replacement".into(),
+            ));
+        }
         sqlx::query(
             "UPDATE project_key SET rotated_at = now(),
                     expires_at = CASE WHEN $2::float8 IS NULL THEN NULL ELSE now() + make_interval(secs => $2) END

@@ -232,7 +232,11 @@ pub(super) async fn users_page_with(
     Ok((status, Html(page.render()?)).into_response())
 }
 
-pub(super) async fn users_page_error(app: &AppState, user: CurrentUser, error: String) -> WebResult {
+pub(super) async fn users_page_error(
+    app: &AppState,
+    user: CurrentUser,
+    error: String,
+) -> WebResult {
     users_page_with(app, user, Some(error), None).await
 }
 

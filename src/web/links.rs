@@ -20,10 +20,7 @@ use serde::Deserialize;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route(
-            "/password/forgot",
-            get(forgot_page).post(forgot_password),
-        )
+        .route("/password/forgot", get(forgot_page).post(forgot_password))
         .route(
             "/password/reset/{token}",
             get(reset_page).post(reset_password),
@@ -46,7 +43,11 @@ fn link(app: &AppState, path: &str) -> String {
     format!("{}{path}", app.config.base_url.trim_end_matches('/'))
 }
 
-async fn queue_mail(app: &AppState, to: &str, content: crate::alerts::email::Content) -> WebResult<()> {
+async fn queue_mail(
+    app: &AppState,
+    to: &str,
+    content: crate::alerts::email::Content,
+) -> WebResult<()> {
     app.store
         .queue_mail(to, &content.subject, &content.text, &content.html)
         .await?;
@@ -372,7 +373,8 @@ async fn accept_invitation(
         })?;
     let session = auth::new_session_token();
     let ttl = app.config.session_ttl;
-    let expires = Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(14));
+    let expires =
+        Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(14));
     app.store
         .create_session(&auth::token_hash(&session), user_id, expires)
         .await?;

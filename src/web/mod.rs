@@ -90,9 +90,9 @@ pub enum WebError {
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         let status = match &self {
-            WebError::NotFound | WebError::LinkExpired(_) | WebError::Store(StoreError::NotFound) => {
-                StatusCode::NOT_FOUND
-            }
+            WebError::NotFound
+            | WebError::LinkExpired(_)
+            | WebError::Store(StoreError::NotFound) => StatusCode::NOT_FOUND,
             WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
             WebError::Csrf | WebError::Forbidden => StatusCode::FORBIDDEN,
             WebError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,

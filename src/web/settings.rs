@@ -25,7 +25,10 @@ pub fn router() -> Router<AppState> {
         .route("/projects/{project_id}/keys", post(create_key))
         .route("/projects/{project_id}/keys/{key_id}", post(update_key))
         .route("/projects/{project_id}/rules", post(update_rules))
-        .route("/projects/{project_id}/alert-rules", post(update_alert_rules))
+        .route(
+            "/projects/{project_id}/alert-rules",
+            post(update_alert_rules),
+        )
         .route("/projects/{project_id}/webhooks", post(create_webhook))
         .route(
             "/projects/{project_id}/webhooks/{webhook_id}",
@@ -338,7 +341,8 @@ async fn update_key(
                 app.config.dsn(&new.public_key, project_id),
                 match grace {
                     Some(0) => "stopped working".to_string(),
-                    Some(secs) if secs < 86_400 => format!("works for {} more hour(s)", secs / 3600),
+                    Some(secs) if secs < 86_400 =>
+                        format!("works for {} more hour(s)", secs / 3600),
                     Some(secs) => format!("works for {} more day(s)", secs / 86_400),
                     None => "works until you revoke it".to_string(),
                 }
@@ -471,15 +475,21 @@ async fn update_alert_rules(
     let rules = match parse_alert_rules(&fields) {
         Ok(rules) => rules,
         Err(message) => {
-            let response =
-                page_with(&app, user, project_id, None, None, Some(message)).await?;
+            let response = page_with(&app, user, project_id, None, None, Some(message)).await?;
             return Ok((axum::http::StatusCode::BAD_REQUEST, response).into_response());
         }
     };
     for rule in &rules {
         app.store.set_alert_rule(project_id, rule).await?;
     }
-    page(&app, user, project_id, None, Some("Alert rules saved.".into())).await
+    page(
+        &app,
+        user,
+        project_id,
+        None,
+        Some("Alert rules saved.".into()),
+    )
+    .await
 }
 
 #[derive(Deserialize)]
