@@ -560,7 +560,7 @@ async fn issue_list_shows_columns_sparklines_and_applies_filters(pool: PgPool) {
         page.contains("<svg class=\"spark\"") && page.contains("1 events in the last 24 hours"),
         "a sparkline counts this hour's event"
     );
-    assert!(page.contains("<td class=\"assignee\">admin@example.com</td>"));
+    assert!(page.contains("<td class=\"assignee\" data-before=\"→ \">admin@example.com</td>"));
     assert!(page.contains("<span class=\"badge new\">new</span>"));
     assert!(page.contains("SHOP-1"));
 
@@ -2106,4 +2106,36 @@ async fn rotated_keys_keep_working_for_their_grace_period(pool: PgPool) {
     )
     .await;
     assert_eq!(r.status(), 400);
+}
+
+/// Server-side only: no template, stylesheet or script names another host
+/// (fonts, CDNs, analytics). The browser check watches real requests.
+#[test]
+fn templates_reference_no_external_host() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        for needle in [
+            "src=\"http",
+            "src=\"//",
+            "href=\"http",
+            "href=\"//",
+            "url(http",
+            "url(//",
+            "@import",
+            "action=\"http",
+            "fetch(\"http",
+            "XMLHttpRequest",
+        ] {
+            assert!(
+                !text.contains(needle),
+                "{} contains {needle:?}",
+                path.display()
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked > 10, "{checked} templates checked");
 }
