@@ -16,10 +16,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// A received request: headers and raw body.
+type Hit = (HeaderMap, Vec<u8>);
+
 /// Requests a webhook URL received; the first `failures` answer 500.
 #[derive(Clone, Default)]
 struct Receiver {
-    hits: Arc<Mutex<Vec<(HeaderMap, Vec<u8>)>>>,
+    hits: Arc<Mutex<Vec<Hit>>>,
     failures: Arc<AtomicUsize>,
 }
 

@@ -133,7 +133,7 @@ pub fn spawn(state: &AppState) {
             if let Err(e) = worker.mail_round().await {
                 tracing::warn!(error = %e, "account email round failed");
             }
-            let _ = tokio::time::timeout(Duration::from_secs(1), wakeup.notified()).await;
+            let _ = tokio::time::timeout(Duration::from_secs(2), wakeup.notified()).await;
         }
     });
 }
