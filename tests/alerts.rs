@@ -373,6 +373,25 @@ async fn rules_are_edited_in_settings_and_filter_at_delivery(pool: PgPool) {
     assert!(page.contains("name=\"frequency_threshold\" value=\"100\""));
     let csrf = csrf_of(&page);
     let rules = format!("/projects/{}/alert-rules", project.id);
+    // Members see the rules but only owners and admins change them.
+    let hash = snag::web::auth::hash_password("pw-123456789").unwrap();
+    app.store
+        .create_user("dev@example.com", &hash, false)
+        .await
+        .unwrap();
+    let r = post_form(
+        &app,
+        "",
+        "/login",
+        &[("email", "dev@example.com"), ("password", "pw-123456789")],
+    )
+    .await;
+    let member = r.headers()["set-cookie"].to_str().unwrap();
+    let member = member.split(';').next().unwrap().to_string();
+    let (status, member_page) = app.get_page(&settings, &member).await;
+    assert_eq!(status, 200);
+    let r = post_form(&app, &member, &rules, &[("csrf", &csrf_of(&member_page))]).await;
+    assert_eq!(r.status(), 403);
     let r = post_form(
         &app,
         &cookie,
