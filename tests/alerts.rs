@@ -390,6 +390,14 @@ async fn rules_are_edited_in_settings_and_filter_at_delivery(pool: PgPool) {
     let member = member.split(';').next().unwrap().to_string();
     let (status, member_page) = app.get_page(&settings, &member).await;
     assert_eq!(status, 200);
+    let secret: String = sqlx::query_scalar("SELECT secret FROM webhook")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&secret) && !member_page.contains(&secret),
+        "secrets are for owners and admins"
+    );
     let r = post_form(&app, &member, &rules, &[("csrf", &csrf_of(&member_page))]).await;
     assert_eq!(r.status(), 403);
     let r = post_form(

@@ -110,6 +110,8 @@ struct SettingsPage {
     webhooks: Vec<WebhookRow>,
     alert_error: Option<String>,
     email_on: bool,
+    /// Owners and admins; only they see webhook secrets.
+    is_manager: bool,
 }
 
 #[derive(Template)]
@@ -168,7 +170,9 @@ async fn page_with(
     let deliveries = app.store.alert_deliveries(project_id, None, 10).await?;
     let rules_alerts = rule_views(app.store.alert_rules(project_id).await?);
     let webhooks = app.store.webhooks(project_id).await?;
+    let is_manager = user.is_admin || app.store.is_org_manager(user.id).await?;
     render(SettingsPage {
+        is_manager,
         user,
         project,
         keys,
