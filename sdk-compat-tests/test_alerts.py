@@ -1,7 +1,9 @@
 """Alert email through a real SMTP server (aiosmtpd): new issues, no repeat
-for the same issue, regressions, SMTP outages, and storms as digests."""
+for the same issue, regressions, SMTP outages, storms as digests, frequency
+rules, opt-outs, and password reset links."""
 
 import email
+import re
 import time
 import uuid
 
@@ -124,7 +126,7 @@ def test_storm_of_new_issues_becomes_digests(smtp, snag_factory):
         key = snag.dsn.split("//")[1].split("@")[0]
         project_id = snag.dsn.rsplit("/", 1)[1]
         session = requests.Session()
-        total = 300
+        total = 500
         for i in range(total):
             event_id = uuid.uuid4().hex
             body = (
@@ -145,7 +147,118 @@ def test_storm_of_new_issues_becomes_digests(smtp, snag_factory):
             time.sleep(0.2)
         time.sleep(1)
         count = len(inbox.messages)
-        assert 1 <= count <= 30, f"{count} emails for {total} new issues"
+        assert 1 <= count <= 20, f"{count} emails for {total} new issues"
+        assert any("alerts in compat" in body_text(m) for _, m in inbox.messages), "digests, not single mails"
         listed = "".join(body_text(m) for _, m in inbox.messages)
         for i in range(total):
-            assert f"Storm{i}Error" in listed
+            assert f"Storm{i}Error:" in listed, f"Storm{i}Error is in no email"
+        assert snag.query("SELECT count(*) FROM alert_outbox WHERE status = 'sent'") == [(total,)]
+
+
+FREQUENT = r'''
+import os, sentry_sdk
+sentry_sdk.init(dsn=os.environ["DSN"], environment="prod")
+
+def poll_queue(ms):
+    raise TimeoutError("queue poll timed out after %d ms" % ms)
+
+for i in range(int(os.environ["COUNT"])):
+    try:
+        poll_queue(100 + i)
+    except TimeoutError:
+        sentry_sdk.capture_exception()
+sentry_sdk.flush()
+'''
+
+
+def csrf_of(page):
+    return re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+
+
+def test_frequency_rule_mails_once_per_cool_down(smtp, snag_factory):
+    inbox, port, _ = smtp
+    with snag_factory(alert_env(port, SNAG_ALERT_FREQUENCY_CHECK_SECS="1")) as snag:
+        snag.cli("createuser", "--email", "lead@example.com", "--password", "pw-123456", "--admin")
+        project_id = snag.dsn.rsplit("/", 1)[1]
+        session = snag.login("lead@example.com", "pw-123456")
+        settings = session.get(f"{snag.base_url}/projects/{project_id}/settings", timeout=10).text
+        form = {"csrf": csrf_of(settings), "frequency_threshold": "3", "frequency_window": "10"}
+        for kind in ("new_issue", "regression", "escalating", "frequency"):
+            form[f"{kind}_enabled"] = "on"
+        r = session.post(f"{snag.base_url}/projects/{project_id}/alert-rules", data=form, timeout=10)
+        assert r.status_code == 200 and "Alert rules saved." in r.text
+
+        assert run_python(FREQUENT, DSN=snag.dsn, COUNT="5").returncode == 0
+        snag.wait_for("SELECT 1 FROM issue WHERE times_seen = 5")
+        messages = inbox.wait_for(2)
+        assert len(messages) == 2, [m["Subject"] for _, m in messages]
+        bodies = [body_text(m) for _, m in messages]
+        assert any(b.startswith("New issue in compat") for b in bodies), bodies
+        frequent = [b for b in bodies if b.startswith("Frequent: seen more than 3 times in 10 minutes")]
+        assert len(frequent) == 1, bodies
+        assert "poll_queue" in frequent[0] and "Environment: prod" in frequent[0]
+        assert messages[0][1]["Subject"] == messages[1][1]["Subject"], "one thread per issue"
+
+        # More events within the cool-down: counted, not mailed again.
+        assert run_python(FREQUENT, DSN=snag.dsn, COUNT="5").returncode == 0
+        snag.wait_for("SELECT 1 FROM issue WHERE times_seen = 10")
+        time.sleep(3)
+        assert len(inbox.messages) == 2
+        assert snag.query("SELECT count(*) FROM alert_outbox WHERE kind = 'frequency' AND channel = 'email'") == [(1,)]
+
+
+def test_opted_out_users_get_no_email(smtp, snag_factory):
+    inbox, port, _ = smtp
+    with snag_factory(alert_env(port)) as snag:
+        for who in ("quiet", "keen"):
+            snag.cli("createuser", "--email", f"{who}@example.com", "--password", "pw-123456")
+        project_id = snag.dsn.rsplit("/", 1)[1]
+        quiet = snag.login("quiet@example.com", "pw-123456")
+        account = quiet.get(f"{snag.base_url}/account", timeout=10).text
+        assert f'name="project" value="{project_id}" checked' in account
+        # Email on in general, but not for this project.
+        r = quiet.post(f"{snag.base_url}/account/alerts",
+                       data={"csrf": csrf_of(account), "alerts_enabled": "on"}, timeout=10)
+        assert r.status_code == 200 and "Alert settings saved." in r.text
+
+        assert run_python(RAISE, DSN=snag.dsn).returncode == 1
+        messages = inbox.wait_for(1)
+        time.sleep(2)
+        assert [rcpts for rcpts, _ in inbox.messages] == [["keen@example.com"]]
+
+        # Keen turns alert email off altogether: the next new issue mails no one.
+        keen = snag.login("keen@example.com", "pw-123456")
+        account = keen.get(f"{snag.base_url}/account", timeout=10).text
+        keen.post(f"{snag.base_url}/account/alerts", data={"csrf": csrf_of(account), "project": project_id}, timeout=10)
+        assert run_python(FREQUENT, DSN=snag.dsn, COUNT="1").returncode == 0
+        rows = snag.wait_for("SELECT last_error FROM alert_outbox WHERE status = 'skipped'")
+        assert rows and rows[0][0].startswith("no one to notify")
+        time.sleep(1)
+        assert len(inbox.messages) == 1
+
+
+def test_password_reset_by_emailed_link(smtp, snag_factory):
+    inbox, port, _ = smtp
+    with snag_factory(alert_env(port)) as snag:
+        snag.cli("createuser", "--email", "forgetful@example.com", "--password", "old-pass-123")
+        page = requests.get(f"{snag.base_url}/password/forgot", timeout=10).text
+        assert "send you a link" in page
+        for address in ("forgetful@example.com", "nobody@example.com"):
+            r = requests.post(f"{snag.base_url}/password/forgot", data={"email": address}, timeout=10)
+            assert r.status_code == 200 and "If an account exists" in r.text, "same answer either way"
+        messages = inbox.wait_for(1)
+        time.sleep(1)
+        assert len(inbox.messages) == 1, "unknown addresses get nothing"
+        rcpts, msg = messages[0]
+        assert rcpts == ["forgetful@example.com"] and msg["Subject"] == "[Snag] Reset your password"
+        link = re.search(r"(http://\S+/password/reset/\w+)", body_text(msg)).group(1)
+        assert link.startswith(snag.base_url)
+        assert snag.query("SELECT body_text FROM mail_outbox") == [("",)], "the sent link is not kept"
+        r = requests.post(link, data={"password": "new-pass-456", "confirm": "new-pass-456"},
+                          allow_redirects=False, timeout=10)
+        assert r.status_code == 303
+        snag.login("forgetful@example.com", "new-pass-456")
+        r = requests.post(f"{snag.base_url}/login", data={"email": "forgetful@example.com", "password": "old-pass-123"},
+                          allow_redirects=False, timeout=10)
+        assert r.status_code == 401
+        assert requests.get(link, timeout=10).status_code == 404, "a link works once"

@@ -1,6 +1,7 @@
 """The dashboard in real headless Chromium, driven over the DevTools
 protocol: log in, search, open an issue, expand a library frame, resolve it,
-find it under resolved. Screenshots land in target/test-output/."""
+find it under resolved; the same pages on a phone-sized screen; and no
+request to any host but Snag. Screenshots land in target/test-output/."""
 
 import base64
 import json
@@ -36,12 +37,16 @@ class Page:
     def __init__(self, ws_url):
         self.ws = websocket.create_connection(ws_url, timeout=20, suppress_origin=True)
         self.next_id = 0
+        # Every URL the page requested (Network.requestWillBeSent).
+        self.requested = []
 
     def call(self, method, **params):
         self.next_id += 1
         self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
         while True:
             message = json.loads(self.ws.recv())
+            if message.get("method") == "Network.requestWillBeSent":
+                self.requested.append(message["params"]["request"]["url"])
             if message.get("id") == self.next_id:
                 if "error" in message:
                     raise RuntimeError(f"{method}: {message['error']}")
@@ -101,6 +106,7 @@ def browser():
         page = Page(pages[0]["webSocketDebuggerUrl"])
         page.call("Page.enable")
         page.call("Runtime.enable")
+        page.call("Network.enable")
         yield page
     finally:
         proc.terminate()
@@ -161,3 +167,27 @@ def test_triage_in_a_real_browser(snag, browser):
     assert browser.eval("[...document.querySelectorAll('a.title')].some(a => a.textContent.startsWith('JSONDecodeError'))")
     assert snag.query("SELECT status FROM issue WHERE id = %s", issue_id) == [("resolved",)]
     assert (OUTPUT / "issue-list.png").stat().st_size > 1000
+
+    # A phone: the same pages fit the screen (nothing wider than it) and
+    # the main controls are still there.
+    browser.call("Emulation.setDeviceMetricsOverride", width=390, height=844, deviceScaleFactor=2, mobile=True)
+    # On a phone an overflowing page is zoomed out, so innerWidth grows.
+    fits = "window.innerWidth <= 390 && document.documentElement.scrollWidth <= 390"
+    too_wide = ("[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 391)"
+                ".slice(0, 5).map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))")
+    for path, shot, control in [
+        (f"/projects/{project_id}/issues?status=all", "issue-list-phone.png", "input[name=query]"),
+        (f"/issues/{issue_id}", "issue-page-phone.png", "section.actions button"),
+        (f"/projects/{project_id}/settings", "settings-phone.png", "input[name=url]"),
+    ]:
+        browser.goto(f"{snag.base_url}{path}")
+        browser.screenshot(shot)
+        assert browser.eval(control.join(["document.querySelector('", "') !== null"])), control
+        assert browser.eval(fits), f"{path} is wider than a 390px screen: {browser.eval(too_wide)}"
+    browser.call("Emulation.clearDeviceMetricsOverride")
+
+    # Server-side only: every request the pages made went to Snag.
+    browser.call("Runtime.evaluate", expression="1")
+    assert browser.requested, "requests were recorded"
+    foreign = [u for u in browser.requested if not u.startswith(snag.base_url + "/") and not u.startswith("data:")]
+    assert foreign == [], foreign

@@ -560,7 +560,7 @@ async fn issue_list_shows_columns_sparklines_and_applies_filters(pool: PgPool) {
         page.contains("<svg class=\"spark\"") && page.contains("1 events in the last 24 hours"),
         "a sparkline counts this hour's event"
     );
-    assert!(page.contains("<td class=\"assignee\">admin@example.com</td>"));
+    assert!(page.contains("<td class=\"assignee\" data-before=\"→ \">admin@example.com</td>"));
     assert!(page.contains("<span class=\"badge new\">new</span>"));
     assert!(page.contains("SHOP-1"));
 
@@ -612,32 +612,109 @@ async fn issue_list_shows_columns_sparklines_and_applies_filters(pool: PgPool) {
     assert!(page.contains("<td>2</td>") && page.contains("<td>1</td>"));
 }
 
+/// The href of the pager link with this `rel`, HTML entities decoded.
+fn pager_link(page: &str, rel: &str) -> Option<String> {
+    let start = page.find(&format!("<a rel=\"{rel}\" href=\""))? + rel.len() + 16;
+    let href = &page[start..];
+    Some(
+        href[..href.find('"')?]
+            .replace("&amp;", "&")
+            .replace("&#38;", "&"),
+    )
+}
+
+/// "Bulk issue #N#" titles on a page, in order.
+fn bulk_titles(page: &str) -> Vec<i64> {
+    page.split("Bulk issue #")
+        .skip(1)
+        .filter_map(|rest| rest.split('#').next()?.parse().ok())
+        .collect()
+}
+
 #[sqlx::test]
-async fn issue_list_paginates_and_keeps_filters_in_links(pool: PgPool) {
+async fn issue_list_paginates_by_keyset_for_every_sort(pool: PgPool) {
     let app = start(pool.clone()).await;
     let project = app.project("shop").await;
+    // Ties in every sort key (times seen, users, and ten issues sharing a
+    // timestamp), so the id tiebreak is what keeps pages apart.
     sqlx::query(
-        "INSERT INTO issue (project_id, short_id, title, level, first_seen, last_seen)
-         SELECT $1, g, 'Bulk issue #' || g || '#', 'error', now(), now() - g * interval '1 minute'
-           FROM generate_series(1, 55) g",
+        "INSERT INTO issue (project_id, short_id, title, level, first_seen, last_seen, times_seen, user_count)
+         SELECT $1, g, 'Bulk issue #' || g || '#', 'error',
+                date_trunc('second', now()) - (g / 10) * interval '1 hour',
+                date_trunc('second', now()) - g * interval '1 minute' + interval '0.000123 seconds',
+                g % 7, g % 3
+           FROM generate_series(1, 123) g",
     )
     .bind(project.id)
     .execute(&pool)
     .await
     .unwrap();
     let cookie = app.login("admin@example.com", "pw-123456789").await;
-    let base = format!("/projects/{}/issues?level=error", project.id);
-    let (_, first) = app.get_page(&base, &cookie).await;
-    assert!(first.contains("Bulk issue #1#") && first.contains("Bulk issue #50#"));
-    assert!(!first.contains("Bulk issue #51#"));
-    assert!(
-        first.contains("?status=unresolved&#38;level=error&amp;page=2"),
-        "the next link keeps the filters"
-    );
-    let (_, second) = app.get_page(&format!("{base}&page=2"), &cookie).await;
-    assert!(second.contains("Bulk issue #51#") && second.contains("Bulk issue #55#"));
-    assert!(!second.contains("Bulk issue #50#"));
-    assert!(!second.contains("page=3"));
+    let list = format!("/projects/{}/issues", project.id);
+    for sort in ["date", "new", "freq", "user"] {
+        let mut seen = Vec::new();
+        let mut pages = Vec::new();
+        let mut path = format!("{list}?level=error&sort={sort}");
+        loop {
+            let (status, page) = app.get_page(&path, &cookie).await;
+            assert_eq!(status, 200, "{path}");
+            let titles = bulk_titles(&page);
+            assert!(titles.len() <= 50, "{sort}: a page holds 50");
+            seen.extend(titles.iter().copied());
+            pages.push((path.clone(), titles, page.clone()));
+            match pager_link(&page, "next") {
+                Some(next) => {
+                    assert!(next.contains("level=error") && next.contains(&format!("sort={sort}")));
+                    assert!(next.contains("after=") && !next.contains("page="));
+                    path = format!("{list}{next}");
+                }
+                None => break,
+            }
+        }
+        assert_eq!(pages.len(), 3, "{sort}: 123 issues make three pages");
+        let mut unique = seen.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(
+            unique.len(),
+            123,
+            "{sort}: every issue exactly once: {seen:?}"
+        );
+        let expected: Vec<i64> = {
+            let mut all: Vec<i64> = (1..=123).collect();
+            let key = |g: i64| -> i64 {
+                match sort {
+                    "date" => -g,
+                    "new" => -(g / 10),
+                    "freq" => g % 7,
+                    _ => g % 3,
+                }
+            };
+            all.sort_by_key(|g| std::cmp::Reverse((key(*g), *g)));
+            all
+        };
+        assert_eq!(seen, expected, "{sort}: sorted, ties by id");
+        // Previous goes back exactly one page; the first page has none.
+        let (_, last_titles, last_page) = &pages[2];
+        assert_eq!(last_titles.len(), 23);
+        let prev = pager_link(last_page, "prev").expect("a previous link");
+        let (_, back) = app.get_page(&format!("{list}{prev}"), &cookie).await;
+        assert_eq!(bulk_titles(&back), pages[1].1, "{sort}");
+        assert!(pager_link(&back, "next").is_some() && pager_link(&back, "prev").is_some());
+        let prev = pager_link(&back, "prev").unwrap();
+        let (_, first) = app.get_page(&format!("{list}{prev}"), &cookie).await;
+        assert_eq!(bulk_titles(&first), pages[0].1, "{sort}");
+        assert!(
+            pager_link(&first, "prev").is_none(),
+            "{sort}: back at the start"
+        );
+        assert!(pager_link(&pages[0].2, "prev").is_none());
+    }
+    // A cursor is a shareable URL; a garbled one is a clear 400.
+    let (status, _) = app
+        .get_page(&format!("{list}?after=nonsense"), &cookie)
+        .await;
+    assert_eq!(status, 400);
 
     // The old list_issues query still works for other callers.
     let filter = snag::store::IssueFilter {
@@ -1319,9 +1396,13 @@ async fn huge_and_hostile_events_render_truncated(pool: PgPool) {
     e["breadcrumbs"] = json!({"values": (0..10_000)
         .map(|i| json!({"message": format!("crumb {i}"), "category": "log"}))
         .collect::<Vec<_>>()});
-    e["extra"] = json!({"blob": "y".repeat(200_000)});
     e["request"] = json!({"url": "https://shop/", "cookies": "session=s3cret-cookie",
                           "headers": {"Cookie": "session=s3cret-cookie", "User-Agent": "<svg onload=x>"}});
+    // Padded to just under ingest's 1 MiB event limit.
+    let base = serde_json::to_vec(&e).unwrap().len();
+    e["extra"] = json!({"blob": "y".repeat(1_040_000 - base)});
+    let size = serde_json::to_vec(&e).unwrap().len();
+    assert!((1_000_000..1_048_576).contains(&size), "{size} bytes");
     let r = app
         .post_envelope(&project, event_envelope(&format!("{:032x}", 5), &e))
         .await;
@@ -1332,14 +1413,16 @@ async fn huge_and_hostile_events_render_truncated(pool: PgPool) {
     let (status, page) = app.get_page(&format!("/issues/{issue}"), &cookie).await;
     assert_eq!(status, 200);
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
-    // Ingest already trims like Relay; the page caps what is left.
-    let stored: i32 = sqlx::query_scalar(
-        "SELECT jsonb_array_length(data->'exception'->'values'->0->'stacktrace'->'frames') FROM event",
-    )
-    .fetch_one(&pool)
-    .await
-    .unwrap();
-    let omitted = stored as usize - snag::web::view::MAX_FRAMES;
+    // Ingest may trim like Relay; the page caps what is left.
+    let event = app.store.latest_event(issue).await.unwrap().unwrap();
+    let stored = event.data["exception"]["values"][0]["stacktrace"]["frames"]
+        .as_array()
+        .unwrap()
+        .len();
+    let crumbs = event.data["breadcrumbs"]["values"]
+        .as_array()
+        .map_or(0, Vec::len);
+    let omitted = stored - snag::web::view::MAX_FRAMES;
     assert!(
         page.contains(&format!("{omitted} older frames not shown")),
         "{stored} frames stored"
@@ -1353,6 +1436,15 @@ async fn huge_and_hostile_events_render_truncated(pool: PgPool) {
         page.contains("crumb 9999"),
         "the newest breadcrumbs are shown"
     );
+    if crumbs > snag::web::view::MAX_BREADCRUMBS {
+        let hidden = crumbs - snag::web::view::MAX_BREADCRUMBS;
+        assert!(
+            page.contains(&format!("{hidden} older")),
+            "{crumbs} breadcrumbs stored"
+        );
+        assert!(!page.contains("crumb 9799<"));
+    }
+    assert!(!page.contains(&"y".repeat(5000)), "long values are clipped");
     assert!(page.len() < 600_000, "page is {} bytes", page.len());
     assert!(!page.contains("s3cret-cookie"), "cookies are redacted");
     assert!(!page.contains("<svg onload") && !page.contains("<i>"));
@@ -1582,4 +1674,468 @@ async fn merging_issues_moves_events_counts_and_future_events(pool: PgPool) {
         page.contains("merged #2 into this issue"),
         "the activity says so"
     );
+}
+
+#[sqlx::test]
+async fn sparkline_switches_between_24_hours_and_14_days(pool: PgPool) {
+    let app = start(pool.clone()).await;
+    let project = app.project("shop").await;
+    seed(&app, &project).await;
+    let payment = issue_id_of(&pool, "PaymentDeclined").await;
+    // Older traffic: 5 events three days ago, 7 thirteen days ago, and 100
+    // twenty days ago (outside both graphs).
+    sqlx::query(
+        "INSERT INTO issue_hourly (issue_id, hour, count) VALUES
+           ($1, date_trunc('hour', now()) - interval '3 days', 5),
+           ($1, date_trunc('hour', now()) - interval '13 days', 7),
+           ($1, date_trunc('hour', now()) - interval '20 days', 100)",
+    )
+    .bind(payment)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let cookie = app.login("admin@example.com", "pw-123456789").await;
+    let list = format!("/projects/{}/issues", project.id);
+    let (_, day) = app
+        .get_page(&format!("{list}?query=Payment"), &cookie)
+        .await;
+    assert!(
+        day.contains("1 events in the last 24 hours"),
+        "only this hour's event"
+    );
+    assert!(day.contains("&amp;graph=14d\" title=\"events per day"));
+    let (status, fortnight) = app
+        .get_page(&format!("{list}?query=Payment&graph=14d"), &cookie)
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        fortnight.contains("13 events in the last 14 days"),
+        "today's event, 5 and 7: not the 100 from 20 days ago"
+    );
+    assert_eq!(fortnight.matches("<rect").count(), 14, "one bar per day");
+    // The choice sticks to the pager, filters and sort links.
+    assert!(fortnight.contains("<input type=\"hidden\" name=\"graph\" value=\"14d\">"));
+    assert!(fortnight.contains("graph=14d"));
+    let (status, _) = app.get_page(&format!("{list}?graph=1y"), &cookie).await;
+    assert_eq!(status, 400);
+}
+
+/// The text of the `<input id="new-link" …>` the users page shows once.
+fn shown_link(page: &str) -> String {
+    let start = page.find("id=\"new-link\"").expect("a link on the page");
+    let value = &page[start..];
+    let value = &value[value.find("value=\"").unwrap() + 7..];
+    value[..value.find('"').unwrap()].to_string()
+}
+
+fn path_of(url: &str) -> String {
+    let rest = url.split_once("://").unwrap().1;
+    rest[rest.find('/').unwrap()..].to_string()
+}
+
+#[sqlx::test]
+async fn password_reset_by_admin_link_when_email_is_off(pool: PgPool) {
+    let app = start(pool.clone()).await;
+    let admin = app.login("admin@example.com", "pw-123456789").await;
+    let (member_id, member) = login_with_role(&app, "dev@example.com", "member").await;
+
+    // Without SMTP the form says to ask an admin, and makes no link.
+    let (status, page) = app.get_page("/password/forgot", "").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("does not send email"));
+    let r = post_form(
+        &app,
+        "",
+        "/password/forgot",
+        &[("email", "dev@example.com")],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let links: i64 = sqlx::query_scalar("SELECT count(*) FROM password_reset")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(links, 0);
+    let (_, login) = app.get_page("/login", "").await;
+    assert!(login.contains("href=\"/password/forgot\""));
+
+    // Members cannot make links; owners and admins can.
+    let (_, users) = app.get_page("/users", &admin).await;
+    let csrf = csrf_of(&users);
+    let (_, member_page) = app.get_page("/account", &member).await;
+    let member_csrf = csrf_of(&member_page);
+    let path = format!("/users/{member_id}/reset-link");
+    let r = post_form(&app, &member, &path, &[("csrf", &member_csrf)]).await;
+    assert_eq!(r.status(), 403);
+    let r = post_form(&app, &admin, &path, &[("csrf", "forged")]).await;
+    assert_eq!(r.status(), 403);
+    let r = post_form(&app, &admin, &path, &[("csrf", &csrf)]).await;
+    assert_eq!(r.status(), 200);
+    let page = r.text().await.unwrap();
+    let link = shown_link(&page);
+    assert!(
+        link.starts_with(&format!("{}/password/reset/", app.base)),
+        "{link}"
+    );
+    let token = link.rsplit('/').next().unwrap().to_string();
+    assert!(token.len() >= 64);
+    let stored: String = sqlx::query_scalar("SELECT token_hash FROM password_reset")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_ne!(stored, token, "only the hash is stored");
+
+    let reset = path_of(&link);
+    let (status, form) = app.get_page(&reset, "").await;
+    assert_eq!(status, 200);
+    assert!(form.contains("dev@example.com"));
+    let r = post_form(
+        &app,
+        "",
+        &reset,
+        &[("password", "short"), ("confirm", "short")],
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    let r = post_form(
+        &app,
+        "",
+        &reset,
+        &[
+            ("password", "brand-new-pass"),
+            ("confirm", "brand-new-pass"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/login?reset=1");
+    let (_, login) = app.get_page("/login?reset=1", "").await;
+    assert!(login.contains("Your password was changed"));
+
+    // The member's old session ended; the new password works, the old not.
+    let (status, _) = app.get_page("/projects", &member).await;
+    assert_eq!(status, 303, "sessions end on reset");
+    let old = post_form(
+        &app,
+        "",
+        "/login",
+        &[("email", "dev@example.com"), ("password", "pw-123456789")],
+    )
+    .await;
+    assert_eq!(old.status(), 401);
+    let new = post_form(
+        &app,
+        "",
+        "/login",
+        &[("email", "dev@example.com"), ("password", "brand-new-pass")],
+    )
+    .await;
+    assert_eq!(new.status(), 303);
+
+    // A link works once.
+    let (status, page) = app.get_page(&reset, "").await;
+    assert_eq!(status, 404);
+    assert!(page.contains("invalid, expired or already used"));
+    let again = post_form(
+        &app,
+        "",
+        &reset,
+        &[("password", "another-pass"), ("confirm", "another-pass")],
+    )
+    .await;
+    assert_eq!(again.status(), 404);
+    let (status, _) = app.get_page("/password/reset/not-a-token", "").await;
+    assert_eq!(status, 404);
+}
+
+#[sqlx::test]
+async fn invitations_by_link_create_accounts_with_their_role(pool: PgPool) {
+    let app = start(pool.clone()).await;
+    let admin = app.login("admin@example.com", "pw-123456789").await;
+    let (_, member) = login_with_role(&app, "dev@example.com", "member").await;
+    let (_, users) = app.get_page("/users", &admin).await;
+    let csrf = csrf_of(&users);
+    assert!(users.contains("Invite by link") && users.contains("share the link yourself"));
+
+    let (_, member_page) = app.get_page("/account", &member).await;
+    let r = post_form(
+        &app,
+        &member,
+        "/invitations",
+        &[
+            ("csrf", &csrf_of(&member_page)),
+            ("email", "x@example.com"),
+            ("role", "admin"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 403, "members cannot invite");
+    let r = post_form(
+        &app,
+        &admin,
+        "/invitations",
+        &[
+            ("csrf", &csrf),
+            ("email", "dev@example.com"),
+            ("role", "member"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 400, "an existing account cannot be invited");
+    assert!(r.text().await.unwrap().contains("already has an account"));
+
+    let r = post_form(
+        &app,
+        &admin,
+        "/invitations",
+        &[
+            ("csrf", &csrf),
+            ("email", "new.hire@example.com"),
+            ("role", "admin"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let page = r.text().await.unwrap();
+    let link = shown_link(&page);
+    assert!(link.starts_with(&format!("{}/invite/", app.base)));
+    assert!(page.contains("Open invitations") && page.contains("new.hire@example.com"));
+
+    let invite = path_of(&link);
+    let (status, form) = app.get_page(&invite, "").await;
+    assert_eq!(status, 200);
+    assert!(
+        form.contains("new.hire@example.com") && form.contains("admin@example.com invited you")
+    );
+    let r = post_form(
+        &app,
+        "",
+        &invite,
+        &[
+            ("name", " "),
+            ("password", "welcome-123"),
+            ("confirm", "welcome-123"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 400, "a name is required");
+    let r = post_form(
+        &app,
+        "",
+        &invite,
+        &[
+            ("name", "New <Hire>"),
+            ("password", "welcome-123"),
+            ("confirm", "welcome-123"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/projects");
+    let cookie = r.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.contains("HttpOnly"));
+    let session = cookie.split(';').next().unwrap().to_string();
+    let (status, page) = app.get_page("/account", &session).await;
+    assert_eq!(status, 200, "the new user is logged in");
+    assert!(
+        page.contains("new.hire@example.com")
+            && page.contains("<span class=\"badge\">admin</span>")
+    );
+    let name: String =
+        sqlx::query_scalar("SELECT name FROM users WHERE email = 'new.hire@example.com'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(name, "New <Hire>");
+
+    // Used up, and gone from the open list.
+    let (status, _) = app.get_page(&invite, "").await;
+    assert_eq!(status, 404);
+    let (_, users) = app.get_page("/users", &admin).await;
+    assert!(!users.contains("Open invitations"));
+
+    // A revoked invitation stops working.
+    let r = post_form(
+        &app,
+        &admin,
+        "/invitations",
+        &[
+            ("csrf", &csrf),
+            ("email", "later@example.com"),
+            ("role", "member"),
+        ],
+    )
+    .await;
+    let revoked = path_of(&shown_link(&r.text().await.unwrap()));
+    let id: i64 = sqlx::query_scalar("SELECT id FROM invitation WHERE email = 'later@example.com'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let r = post_form(
+        &app,
+        &admin,
+        &format!("/invitations/{id}/revoke"),
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let (status, _) = app.get_page(&revoked, "").await;
+    assert_eq!(status, 404);
+}
+
+#[sqlx::test]
+async fn rotated_keys_keep_working_for_their_grace_period(pool: PgPool) {
+    let app = start(pool.clone()).await;
+    let project = app.project("shop").await;
+    let cookie = app.login("admin@example.com", "pw-123456789").await;
+    let settings = format!("/projects/{}/settings", project.id);
+    let (_, page) = app.get_page(&settings, &cookie).await;
+    let csrf = csrf_of(&page);
+    let send = |key: String, n: u32| {
+        let app = &app;
+        let id = project.id;
+        async move {
+            let p = TestProject {
+                id,
+                key,
+                dsn: String::new(),
+            };
+            app.post_envelope(
+                &p,
+                event_envelope(&format!("{n:032x}"), &error_event("E", "v", "f")),
+            )
+            .await
+            .status()
+            .as_u16()
+        }
+    };
+    assert_eq!(
+        send(project.key.clone(), 1).await,
+        200,
+        "warms the key cache"
+    );
+    let old_id: i64 = sqlx::query_scalar("SELECT id FROM project_key WHERE project_id = $1")
+        .bind(project.id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let keys = format!("/projects/{}/keys/{old_id}", project.id);
+    let r = post_form(
+        &app,
+        &cookie,
+        &keys,
+        &[("csrf", &csrf), ("action", "rotate"), ("grace", "24h")],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("New key created") && page.contains("works for 1 more day(s)"));
+    assert!(
+        page.contains("replaced; works until"),
+        "the old key says when it stops"
+    );
+    let new_key: String =
+        sqlx::query_scalar("SELECT public_key FROM project_key WHERE project_id = $1 AND id <> $2")
+            .bind(project.id)
+            .bind(old_id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let snippet = &page[page.find("sentry_sdk.init(").unwrap()..][..200];
+    assert!(
+        snippet.contains(&new_key),
+        "the snippet moves to the new key: {snippet}"
+    );
+    assert_eq!(
+        send(project.key.clone(), 2).await,
+        200,
+        "the old key works in its grace period"
+    );
+    assert_eq!(send(new_key.clone(), 3).await, 200);
+    // The DSN list prefers the new key.
+    let (_, projects) = app.get_page("/projects", &cookie).await;
+    assert!(projects.contains(&new_key) && !projects.contains(&project.key));
+    // A replaced key cannot be rotated again; the new one can, and with
+    // no grace the replaced key stops at once.
+    let r = post_form(
+        &app,
+        &cookie,
+        &keys,
+        &[("csrf", &csrf), ("action", "rotate")],
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    let new_id: i64 = sqlx::query_scalar("SELECT id FROM project_key WHERE public_key = $1")
+        .bind(&new_key)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let r = post_form(
+        &app,
+        &cookie,
+        &format!("/projects/{}/keys/{new_id}", project.id),
+        &[("csrf", &csrf), ("action", "rotate"), ("grace", "now")],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("expired"));
+    assert_ne!(send(new_key.clone(), 4).await, 200, "expired with no grace");
+    // Revoking the key still in its grace period ends it now.
+    let r = post_form(
+        &app,
+        &cookie,
+        &keys,
+        &[("csrf", &csrf), ("action", "revoke")],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    assert_ne!(send(project.key.clone(), 5).await, 200);
+    let usable: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM project_key WHERE project_id = $1 AND is_active AND expires_at IS NULL",
+    )
+    .bind(project.id)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(usable, 1, "one current key remains");
+    let r = post_form(
+        &app,
+        &cookie,
+        &keys,
+        &[("csrf", &csrf), ("action", "rotate"), ("grace", "1y")],
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+}
+
+/// Server-side only: no template, stylesheet or script names another host
+/// (fonts, CDNs, analytics). The browser check watches real requests.
+#[test]
+fn templates_reference_no_external_host() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        for needle in [
+            "src=\"http",
+            "src=\"//",
+            "href=\"http",
+            "href=\"//",
+            "url(http",
+            "url(//",
+            "@import",
+            "action=\"http",
+            "fetch(\"http",
+            "XMLHttpRequest",
+        ] {
+            assert!(
+                !text.contains(needle),
+                "{} contains {needle:?}",
+                path.display()
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked > 10, "{checked} templates checked");
 }

@@ -60,7 +60,7 @@ fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-fn short_id(alert: &PendingAlert) -> String {
+pub fn short_id(alert: &PendingAlert) -> String {
     format!("{}-{}", alert.project_slug.to_uppercase(), alert.short_id)
 }
 
@@ -80,7 +80,7 @@ pub fn subject(alert: &PendingAlert) -> String {
 }
 
 /// The newest in-app frames of the event's main exception, most recent first.
-fn in_app_frames(event: &Value) -> Vec<String> {
+pub fn in_app_frames(event: &Value) -> Vec<String> {
     let exceptions = event
         .pointer("/exception/values")
         .and_then(Value::as_array)
@@ -99,22 +99,18 @@ fn in_app_frames(event: &Value) -> Vec<String> {
         .filter(|f| f.get("in_app").and_then(Value::as_bool) == Some(true))
         .take(5)
         .map(|f| {
-            let file = f
-                .get("filename")
-                .or_else(|| f.get("module"))
-                .and_then(Value::as_str)
-                .unwrap_or("?");
-            let function = f.get("function").and_then(Value::as_str).unwrap_or("?");
+            let text = |k: &str| f.get(k).and_then(Value::as_str).map(clip);
+            let file = text("filename")
+                .or_else(|| text("module"))
+                .unwrap_or_else(|| "?".into());
+            let function = text("function").unwrap_or_else(|| "?".into());
             let line = f
                 .get("lineno")
                 .and_then(Value::as_i64)
                 .map(|l| format!(":{l}"))
                 .unwrap_or_default();
-            let context = f
-                .get("context_line")
-                .and_then(Value::as_str)
-                .map(str::trim)
-                .unwrap_or("");
+            let context = text("context_line").unwrap_or_default();
+            let context = context.trim();
             if context.is_empty() {
                 format!("{file}{line} in {function}")
             } else {
@@ -124,23 +120,65 @@ fn in_app_frames(event: &Value) -> Vec<String> {
         .collect()
 }
 
+/// Event strings are attacker-sized; an alert shows the start of each.
+fn clip(s: &str) -> String {
+    let mut out: String = s.chars().take(200).collect();
+    if out.len() < s.len() {
+        out.push('…');
+    }
+    out
+}
+
+/// What happened, in a few words, for the first line of a message.
+pub fn headline(alert: &PendingAlert) -> String {
+    match alert.kind.as_str() {
+        "regression" => "Regression: a resolved issue came back".into(),
+        "escalating" => "Escalating: an ignored issue is back".into(),
+        "frequency" => {
+            let rule = alert.rule();
+            format!(
+                "Frequent: seen more than {} times in {} minutes",
+                rule.threshold, rule.window_minutes
+            )
+        }
+        _ => "New issue".into(),
+    }
+}
+
+/// A short label for digests and webhook payloads.
+pub fn kind_label(kind: &str) -> &'static str {
+    match kind {
+        "regression" => "regression",
+        "escalating" => "escalating",
+        "frequency" => "frequent",
+        _ => "new",
+    }
+}
+
+pub fn issue_url(base_url: &str, alert: &PendingAlert) -> String {
+    format!(
+        "{}/issues/{}",
+        base_url.trim_end_matches('/'),
+        alert.issue_id
+    )
+}
+
 pub fn single(base_url: &str, alert: &PendingAlert, event: Option<&Value>) -> Content {
-    let link = format!("{base_url}/issues/{}", alert.issue_id);
-    let headline = if alert.kind == "regression" {
-        "Regression: a resolved issue came back"
-    } else {
-        "New issue"
-    };
-    let environment = event
-        .and_then(|e| e.get("environment"))
-        .and_then(Value::as_str)
+    let link = issue_url(base_url, alert);
+    let headline = headline(alert);
+    let environment = alert.event_environment.as_deref().unwrap_or("—");
+    let release = alert
+        .event_release
+        .as_deref()
+        .or(alert.last_release.as_deref())
         .unwrap_or("—");
-    let release = alert.last_release.as_deref().unwrap_or("—");
+    let level = alert.event_level.as_deref().unwrap_or(&alert.level);
     let frames = event.map(in_app_frames).unwrap_or_default();
     let mut text = String::new();
     let _ = writeln!(text, "{headline} in {}\n", alert.project_name);
     let _ = writeln!(text, "{}\n{}\n", alert.title, alert.culprit);
-    let _ = writeln!(text, "Level:       {}", alert.level);
+    let _ = writeln!(text, "Project:     {}", alert.project_name);
+    let _ = writeln!(text, "Level:       {level}");
     let _ = writeln!(text, "Environment: {environment}");
     let _ = writeln!(text, "Release:     {release}");
     let _ = writeln!(text, "Events:      {}", alert.times_seen);
@@ -157,12 +195,12 @@ pub fn single(base_url: &str, alert: &PendingAlert, event: Option<&Value>) -> Co
          <table><tr><th align=left>Project</th><td>{}</td></tr><tr><th align=left>Level</th><td>{}</td></tr>\
          <tr><th align=left>Environment</th><td>{}</td></tr><tr><th align=left>Release</th><td>{}</td></tr>\
          <tr><th align=left>Events</th><td>{}</td></tr></table>",
-        escape(headline),
+        escape(&headline),
         escape(&link),
         escape(&alert.title),
         escape(&alert.culprit),
         escape(&alert.project_name),
-        escape(&alert.level),
+        escape(level),
         escape(environment),
         escape(release),
         alert.times_seen
@@ -196,12 +234,8 @@ pub fn digest(base_url: &str, alerts: &[PendingAlert]) -> Content {
         escape(project)
     );
     for alert in alerts {
-        let link = format!("{base_url}/issues/{}", alert.issue_id);
-        let kind = if alert.kind == "regression" {
-            "regression"
-        } else {
-            "new"
-        };
+        let link = issue_url(base_url, alert);
+        let kind = kind_label(&alert.kind);
         let _ = writeln!(
             text,
             "- [{kind}] {} ({})\n  {link}",
@@ -224,29 +258,28 @@ pub fn digest(base_url: &str, alerts: &[PendingAlert]) -> Content {
     }
 }
 
+/// An account email (password reset, invitation): a few lines and a link.
+pub fn account(subject: &str, intro: &str, link: &str, outro: &str) -> Content {
+    Content {
+        subject: subject.to_string(),
+        text: format!("{intro}\n\n{link}\n\n{outro}\n"),
+        html: format!(
+            "<p>{}</p><p><a href=\"{}\">{}</a></p><p>{}</p>",
+            escape(intro),
+            escape(link),
+            escape(link),
+            escape(outro)
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
     fn alert(kind: &str, title: &str) -> PendingAlert {
-        PendingAlert {
-            id: 1,
-            kind: kind.into(),
-            attempts: 0,
-            project_id: 1,
-            project_name: "Shop".into(),
-            project_slug: "shop".into(),
-            issue_id: 7,
-            short_id: 3,
-            title: title.into(),
-            culprit: "app.views in checkout".into(),
-            level: "error".into(),
-            times_seen: 1,
-            last_release: Some("1.0".into()),
-            last_event_id: None,
-            recently_sent: false,
-        }
+        crate::alerts::sample_alert(kind, title)
     }
 
     #[test]
@@ -282,6 +315,32 @@ mod tests {
         let c = digest("http://x", &alerts);
         assert!(c.text.contains("[new] A") && c.text.contains("[regression] B"));
         assert_eq!(c.subject, "[Snag] Shop: 2 new alerts");
+    }
+
+    #[test]
+    fn headlines_name_the_rule_that_fired() {
+        let mut a = alert("frequency", "A");
+        a.rule_threshold = Some(3);
+        a.rule_window_minutes = Some(10);
+        assert_eq!(
+            headline(&a),
+            "Frequent: seen more than 3 times in 10 minutes"
+        );
+        let c = single("http://x/", &alert("escalating", "A"), None);
+        assert!(
+            c.text
+                .starts_with("Escalating: an ignored issue is back in Shop")
+        );
+        assert!(c.text.contains("http://x/issues/7\n"), "{}", c.text);
+        let d = digest("http://x", &[a, alert("escalating", "B")]);
+        assert!(d.text.contains("[frequent] A") && d.text.contains("[escalating] B"));
+    }
+
+    #[test]
+    fn account_mail_escapes_its_link() {
+        let c = account("Reset", "Hello <b>", "http://x/?a=1&b=2", "Bye");
+        assert!(c.text.contains("http://x/?a=1&b=2"));
+        assert!(c.html.contains("http://x/?a=1&amp;b=2") && c.html.contains("Hello &lt;b&gt;"));
     }
 
     #[test]

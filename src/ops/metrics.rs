@@ -36,7 +36,14 @@ struct Inner {
     batches: u64,
     batch_items: u64,
     batch_seconds: Histogram,
+    /// (outcome, channel) → alert notifications: sent, failed, retried.
+    alerts: BTreeMap<(&'static str, &'static str), u64>,
 }
+
+/// Alert outcomes and channels `/metrics` always lists, zeros included, so
+/// dashboards and alerting rules find the series before the first alert.
+const ALERT_OUTCOMES: [&str; 3] = ["sent", "failed", "retried"];
+const ALERT_CHANNELS: [&str; 2] = ["email", "webhook"];
 
 #[derive(Default)]
 pub struct Metrics {
@@ -84,6 +91,12 @@ impl Metrics {
             m.batch_items += items as u64;
             m.batch_seconds.observe(elapsed.as_secs_f64());
         });
+    }
+
+    /// `outcome`: "sent", "failed" (gave up) or "retried" (an attempt
+    /// failed, another follows); `channel`: "email" or "webhook".
+    pub fn alert(&self, outcome: &'static str, channel: &'static str, n: u64) {
+        self.with(|m| *m.alerts.entry((outcome, channel)).or_default() += n);
     }
 
     pub fn accepted(&self, category: &'static str) -> u64 {
@@ -136,6 +149,14 @@ impl Metrics {
             let _ = writeln!(out, "# TYPE snag_pipeline_batch_items_total counter\nsnag_pipeline_batch_items_total {}", m.batch_items);
             out.push_str("# TYPE snag_pipeline_commit_seconds histogram\n");
             write_histogram(&mut out, "snag_pipeline_commit_seconds", "", &m.batch_seconds);
+            for outcome in ALERT_OUTCOMES {
+                let name = format!("snag_alerts_{outcome}_total");
+                let _ = writeln!(out, "# HELP {name} Alert notifications {outcome}, by channel.\n# TYPE {name} counter");
+                for channel in ALERT_CHANNELS {
+                    let n = m.alerts.get(&(outcome, channel)).copied().unwrap_or(0);
+                    let _ = writeln!(out, "{name}{{channel=\"{channel}\"}} {n}");
+                }
+            }
             for (name, help, value) in gauges {
                 let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
             }
@@ -182,5 +203,12 @@ mod tests {
         assert!(text.contains("snag_events_rejected_total 1"));
         assert!(text.contains("le=\"0.005\"} 1"));
         assert!(text.contains("snag_pipeline_queue_depth 0"));
+        assert!(text.contains("snag_alerts_failed_total{channel=\"webhook\"} 0"));
+        m.alert("sent", "email", 3);
+        m.alert("retried", "webhook", 1);
+        let text = m.render(&[]);
+        assert!(text.contains("snag_alerts_sent_total{channel=\"email\"} 3"));
+        assert!(text.contains("snag_alerts_retried_total{channel=\"webhook\"} 1"));
+        assert!(text.contains("# TYPE snag_alerts_sent_total counter"));
     }
 }

@@ -103,6 +103,69 @@ impl IssueSort {
             Self::Users => "user_count DESC, id DESC",
         }
     }
+
+    fn column(self) -> &'static str {
+        match self {
+            Self::LastSeen => "i.last_seen",
+            Self::FirstSeen => "i.first_seen",
+            Self::TimesSeen => "i.times_seen",
+            Self::Users => "i.user_count",
+        }
+    }
+
+    fn is_time(self) -> bool {
+        matches!(self, Self::LastSeen | Self::FirstSeen)
+    }
+
+    /// Where a row stands in this sort, for a cursor: microseconds since
+    /// the epoch for time sorts (exactly PostgreSQL's precision), counts
+    /// otherwise.
+    pub fn cursor_after(self, issue: &IssueRow) -> IssueCursor {
+        let value = match self {
+            Self::LastSeen => issue.last_seen.timestamp_micros(),
+            Self::FirstSeen => issue.first_seen.timestamp_micros(),
+            Self::TimesSeen => issue.times_seen,
+            Self::Users => issue.user_count,
+        };
+        IssueCursor {
+            value,
+            id: issue.id,
+            before: false,
+        }
+    }
+}
+
+/// A position in a sorted issue list: the rows after it (next page) or
+/// before it (previous page). Keyset pagination: a page costs the same
+/// however deep it is, and rows arriving meanwhile do not shift pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IssueCursor {
+    pub value: i64,
+    pub id: i64,
+    pub before: bool,
+}
+
+impl IssueCursor {
+    /// `<value>_<id>`, as it appears in `after=` and `before=`.
+    pub fn encode(&self) -> String {
+        format!("{}_{}", self.value, self.id)
+    }
+
+    pub fn decode(text: &str, before: bool) -> Option<Self> {
+        let (value, id) = text.trim().rsplit_once('_')?;
+        Some(Self {
+            value: value.parse().ok()?,
+            id: id.parse().ok()?,
+            before,
+        })
+    }
+
+    pub fn before(self) -> Self {
+        Self {
+            before: true,
+            ..self
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -173,15 +236,16 @@ impl Store {
             .await?)
     }
 
-    /// Issues of the given projects matching a parsed search. Every value is
-    /// bound as a parameter; only fixed SQL fragments are concatenated.
+    /// Issues of the given projects matching a parsed search, in `sort`
+    /// order, from the cursor on (or from the start). Every value is bound
+    /// as a parameter; only fixed SQL fragments are concatenated.
     pub async fn search_issues(
         &self,
         project_ids: &[i64],
         query: &SearchQuery,
         sort: IssueSort,
         limit: i64,
-        offset: i64,
+        cursor: Option<IssueCursor>,
         current_user_id: Option<i64>,
     ) -> Result<Vec<IssueRow>> {
         let mut qb = sqlx::QueryBuilder::<sqlx::Postgres>::new(format!(
@@ -257,15 +321,59 @@ impl Store {
                 .push_bind(pattern)
                 .push(")");
         }
-        qb.push(" ORDER BY ").push(sort.order_by());
-        qb.push(" LIMIT ")
-            .push_bind(limit.clamp(1, 1000))
-            .push(" OFFSET ")
-            .push_bind(offset.max(0));
-        Ok(qb
+        let column = sort.column();
+        if let Some(c) = cursor {
+            qb.push(format!(" AND ({column}, i.id) "))
+                .push(if c.before { "> (" } else { "< (" });
+            if sort.is_time() {
+                let at = DateTime::<Utc>::from_timestamp_micros(c.value).unwrap_or_default();
+                qb.push_bind(at);
+            } else {
+                qb.push_bind(c.value);
+            }
+            qb.push(", ").push_bind(c.id).push(")");
+        }
+        let backwards = cursor.is_some_and(|c| c.before);
+        // A previous page is read in ascending order from the cursor, then
+        // turned around.
+        qb.push(format!(
+            " ORDER BY {column} {dir}, i.id {dir}",
+            dir = if backwards { "ASC" } else { "DESC" }
+        ));
+        qb.push(" LIMIT ").push_bind(limit.clamp(1, 1000));
+        let mut rows = qb
             .build_query_as::<IssueRow>()
             .fetch_all(&self.pool)
-            .await?)
+            .await?;
+        if backwards {
+            rows.reverse();
+        }
+        Ok(rows)
+    }
+
+    /// Events per bucket of `bucket_hours` hours over the last `buckets`
+    /// buckets, from `issue_hourly`, as (issue id, buckets ago with 0 =
+    /// the newest, count).
+    pub async fn issue_bucket_counts(
+        &self,
+        issue_ids: &[i64],
+        buckets: i64,
+        bucket_hours: i64,
+    ) -> Result<Vec<(i64, i64, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT issue_id,
+                    floor(extract(epoch FROM date_trunc('hour', now()) - hour) / 3600)::bigint / $3 AS ago,
+                    sum(count)::bigint
+               FROM issue_hourly
+              WHERE issue_id = ANY($1)
+                AND hour > date_trunc('hour', now()) - make_interval(hours => ($2 * $3)::int)
+              GROUP BY 1, 2",
+        )
+        .bind(issue_ids)
+        .bind(buckets)
+        .bind(bucket_hours.max(1))
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     pub async fn issue(&self, issue_id: i64) -> Result<Option<IssueRow>> {

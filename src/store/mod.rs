@@ -13,11 +13,12 @@ pub mod write;
 pub use events::{AttachmentRow, EventRow, EventSummaryRow, UserReportRow};
 pub use health::{CheckInRow, MonitorRow, OutcomeRow, ReleaseHealthRow};
 pub use issues::{
-    ActivityRow, IgnoreUntil, IssueFilter, IssueRow, IssueSort, IssueStatus, Resolution, TagFacet,
+    ActivityRow, IgnoreUntil, IssueCursor, IssueFilter, IssueRow, IssueSort, IssueStatus,
+    Resolution, TagFacet,
 };
 pub use projects::{KeyInfo, ProjectKeyRow, ProjectRow};
 pub use teams::{ROLES, TeamRow};
-pub use users::{SessionUser, UserRow};
+pub use users::{InvitationRow, SessionUser, UserRow};
 
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection, PgPool};

@@ -25,6 +25,17 @@ pub struct ProjectKeyRow {
     pub is_active: bool,
     pub rate_limit_per_minute: Option<i32>,
     pub created_at: DateTime<Utc>,
+    /// Set on a key replaced by rotation: it works until then (None: until
+    /// revoked).
+    pub expires_at: Option<DateTime<Utc>>,
+    pub rotated_at: Option<DateTime<Utc>>,
+}
+
+impl ProjectKeyRow {
+    /// Active and not past its rotation grace period.
+    pub fn is_usable(&self) -> bool {
+        self.is_active && self.expires_at.is_none_or(|t| t > Utc::now())
+    }
 }
 
 /// What ingest needs to know about a DSN key, cached per public key.
@@ -156,11 +167,12 @@ impl Store {
         )
     }
 
-    /// The first active key of each project, for listing DSNs.
+    /// The first active key of each project, for listing DSNs; a key
+    /// replaced by rotation comes after its replacement.
     pub async fn primary_keys(&self) -> Result<Vec<ProjectKeyRow>> {
         Ok(sqlx::query_as(
             "SELECT DISTINCT ON (project_id) * FROM project_key
-              ORDER BY project_id, is_active DESC, id",
+              ORDER BY project_id, (is_active AND rotated_at IS NULL) DESC, is_active DESC, id",
         )
         .fetch_all(&self.pool)
         .await?)
@@ -187,7 +199,10 @@ impl Store {
         active: bool,
     ) -> Result<String> {
         sqlx::query_scalar(
-            "UPDATE project_key SET is_active = $3 WHERE project_id = $1 AND id = $2 RETURNING public_key",
+            // Enabling a key again also lifts a rotation's expiry.
+            "UPDATE project_key SET is_active = $3,
+                    expires_at = CASE WHEN $3 THEN NULL ELSE expires_at END
+              WHERE project_id = $1 AND id = $2 RETURNING public_key",
         )
         .bind(project_id)
         .bind(key_id)
@@ -195,6 +210,58 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?
         .ok_or(StoreError::NotFound)
+    }
+
+    /// Rotates a key as Sentry does: a new key with the same label and
+    /// rate limit, while the old one keeps working for `grace_secs` (None:
+    /// until revoked). Returns the new key and the old public key (for
+    /// cache eviction).
+    pub async fn rotate_key(
+        &self,
+        project_id: i64,
+        key_id: i64,
+        grace_secs: Option<i64>,
+    ) -> Result<(ProjectKeyRow, String)> {
+        let mut tx = self.pool.begin().await?;
+        let old: ProjectKeyRow = sqlx::query_as(
+            "SELECT * FROM project_key WHERE project_id = $1 AND id = $2 FOR UPDATE",
+        )
+        .bind(project_id)
+        .bind(key_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        if !old.is_usable() {
+            return Err(StoreError::Conflict(
+                "only an active key can be rotated".into(),
+            ));
+        }
+        if old.rotated_at.is_some() {
+            return Err(StoreError::Conflict(
+                "this key was already replaced; rotate its replacement".into(),
+            ));
+        }
+        sqlx::query(
+            "UPDATE project_key SET rotated_at = now(),
+                    expires_at = CASE WHEN $2::float8 IS NULL THEN NULL ELSE now() + make_interval(secs => $2) END
+              WHERE id = $1",
+        )
+        .bind(key_id)
+        .bind(grace_secs.map(|s| s as f64))
+        .execute(&mut *tx)
+        .await?;
+        let new: ProjectKeyRow = sqlx::query_as(
+            "INSERT INTO project_key (project_id, public_key, label, rate_limit_per_minute)
+             VALUES ($1, $2, $3, $4) RETURNING *",
+        )
+        .bind(project_id)
+        .bind(random_hex_key())
+        .bind(&old.label)
+        .bind(old.rate_limit_per_minute)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok((new, old.public_key))
     }
 
     pub async fn update_project(
@@ -255,7 +322,9 @@ impl Store {
 
     pub async fn key_info(&self, public_key: &str) -> Result<Option<KeyInfo>> {
         Ok(sqlx::query_as(
-            "SELECT k.id AS key_id, k.project_id, k.is_active, k.rate_limit_per_minute,
+            "SELECT k.id AS key_id, k.project_id,
+                    k.is_active AND (k.expires_at IS NULL OR k.expires_at > now()) AS is_active,
+                    k.rate_limit_per_minute,
                     p.platform, p.grouping_config, p.fingerprint_rules, p.scrub_data, p.scrub_ip
                FROM project_key k JOIN project p ON p.id = k.project_id
               WHERE k.public_key = $1",

@@ -5,10 +5,10 @@ use super::access::require_manager;
 use super::auth::{self, CurrentUser};
 use super::{WebError, WebResult, render};
 use crate::app::AppState;
-use crate::store::{ProjectRow, ROLES, StoreError, TeamRow, UserRow};
+use crate::store::{InvitationRow, ProjectRow, ROLES, StoreError, TeamRow, UserRow};
 use askama::Template;
 use axum::Router;
-use axum::extract::{Form, Path, State};
+use axum::extract::{Form, Path, RawForm, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect};
 use axum::routing::{get, post};
@@ -18,6 +18,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/account", get(account_page).post(change_password))
         .route("/account/sessions", post(end_other_sessions))
+        .route("/account/alerts", post(set_alert_preferences))
         .route("/users", get(users_page).post(create_user))
         .route("/users/{user_id}", post(update_user))
         .route("/teams", get(teams_page).post(create_team))
@@ -34,7 +35,7 @@ fn check_csrf(app: &AppState, user: &CurrentUser, token: &str) -> WebResult<()> 
     }
 }
 
-async fn hash(password: String) -> WebResult<String> {
+pub(super) async fn hash(password: String) -> WebResult<String> {
     tokio::task::spawn_blocking(move || auth::hash_password(&password))
         .await
         .map_err(|_| WebError::BadRequest("could not hash the password".into()))?
@@ -49,6 +50,9 @@ struct AccountPage {
     sessions: i64,
     error: Option<String>,
     notice: Option<String>,
+    alerts_enabled: bool,
+    /// (project id, name, alerts on) for every project the user sees.
+    alert_projects: Vec<(i64, String, bool)>,
 }
 
 async fn account_render(
@@ -57,12 +61,20 @@ async fn account_render(
     error: Option<String>,
     notice: Option<String>,
 ) -> WebResult<AccountPage> {
+    let (alerts_enabled, muted) = app.store.alert_preferences(user.id).await?;
+    let alert_projects = super::access::visible_projects(app, &user)
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p.name, !muted.contains(&p.id)))
+        .collect();
     Ok(AccountPage {
         role: app.store.org_role(user.id).await?.unwrap_or_default(),
         sessions: app.store.active_session_count(user.id).await?,
         user,
         error,
         notice,
+        alerts_enabled,
+        alert_projects,
     })
 }
 
@@ -87,6 +99,44 @@ async fn end_other_sessions(
         .await?;
     let notice = format!("Logged out {ended} other session(s).");
     render(account_render(&app, user, None, Some(notice)).await?)
+}
+
+/// The form repeats `project` (one per ticked box), which serde's form
+/// decoding cannot collect, so the body is parsed by hand.
+async fn set_alert_preferences(
+    State(app): State<AppState>,
+    user: CurrentUser,
+    RawForm(body): RawForm,
+) -> WebResult {
+    let mut csrf = String::new();
+    let mut enabled = false;
+    let mut on = Vec::new();
+    for (k, v) in form_urlencoded::parse(&body) {
+        match k.as_ref() {
+            "csrf" => csrf = v.into_owned(),
+            "alerts_enabled" => enabled = true,
+            "project" => on.push(
+                v.parse::<i64>()
+                    .map_err(|_| WebError::BadRequest("bad project id".into()))?,
+            ),
+            _ => {}
+        }
+    }
+    check_csrf(&app, &user, &csrf)?;
+    let shown: Vec<i64> = super::access::visible_projects(&app, &user)
+        .await?
+        .iter()
+        .map(|p| p.id)
+        .collect();
+    let muted: Vec<i64> = shown
+        .iter()
+        .copied()
+        .filter(|id| !on.contains(id))
+        .collect();
+    app.store
+        .set_alert_preferences(user.id, enabled, &shown, &muted)
+        .await?;
+    render(account_render(&app, user, None, Some("Alert settings saved.".into())).await?)
 }
 
 #[derive(Deserialize)]
@@ -148,16 +198,51 @@ struct UsersPage {
     users: Vec<(UserRow, String)>,
     roles: [&'static str; 3],
     error: Option<String>,
+    invitations: Vec<InvitationRow>,
+    /// A freshly made reset or invitation link, shown once.
+    link: Option<LinkNotice>,
+    email_on: bool,
+}
+
+pub struct LinkNotice {
+    pub text: String,
+    pub link: String,
+}
+
+pub(super) async fn users_page_with(
+    app: &AppState,
+    user: CurrentUser,
+    error: Option<String>,
+    link: Option<LinkNotice>,
+) -> WebResult {
+    let status = if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let page = UsersPage {
+        users: app.store.list_users_with_roles().await?,
+        invitations: app.store.pending_invitations().await?,
+        user,
+        roles: ROLES,
+        error,
+        link,
+        email_on: crate::alerts::email_configured(),
+    };
+    Ok((status, Html(page.render()?)).into_response())
+}
+
+pub(super) async fn users_page_error(
+    app: &AppState,
+    user: CurrentUser,
+    error: String,
+) -> WebResult {
+    users_page_with(app, user, Some(error), None).await
 }
 
 async fn users_page(State(app): State<AppState>, user: CurrentUser) -> WebResult {
     require_manager(&app, &user).await?;
-    render(UsersPage {
-        users: app.store.list_users_with_roles().await?,
-        user,
-        roles: ROLES,
-        error: None,
-    })
+    users_page_with(&app, user, None, None).await
 }
 
 #[derive(Deserialize)]
@@ -204,13 +289,7 @@ async fn create_user(
         }
     };
     if let Some(error) = error {
-        let page = UsersPage {
-            users: app.store.list_users_with_roles().await?,
-            user,
-            roles: ROLES,
-            error: Some(error),
-        };
-        return Ok((StatusCode::BAD_REQUEST, Html(page.render()?)).into_response());
+        return users_page_error(&app, user, error).await;
     }
     Ok(Redirect::to("/users").into_response())
 }

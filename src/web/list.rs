@@ -1,12 +1,15 @@
 //! Issue lists, per project and across every project the user sees: search,
-//! filters, sort, pagination, 24-hour sparklines and bulk triage.
+//! filters, sort, keyset pagination, 24-hour or 14-day sparklines and bulk
+//! triage.
 
 use super::access::{issue_for, project_for, require_manager, visible_projects};
 use super::auth::CurrentUser;
 use super::{WebError, WebResult, ago, render};
 use crate::app::AppState;
 use crate::search::{AssignedFilter, SearchQuery, StatusFilter, TagFilter};
-use crate::store::{IgnoreUntil, IssueRow, IssueSort, IssueStatus, ProjectRow, Resolution};
+use crate::store::{
+    IgnoreUntil, IssueCursor, IssueRow, IssueSort, IssueStatus, ProjectRow, Resolution,
+};
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, Query, RawForm, State};
@@ -25,7 +28,31 @@ pub fn router() -> Router<AppState> {
 }
 
 pub const PAGE_SIZE: i64 = 50;
-const SPARK_HOURS: i64 = 24;
+
+/// The sparkline's span: 24 hourly bars or 14 daily ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Graph {
+    Day,
+    TwoWeeks,
+}
+
+impl Graph {
+    fn parse(s: &str) -> WebResult<Self> {
+        match s {
+            "" | "24h" => Ok(Self::Day),
+            "14d" => Ok(Self::TwoWeeks),
+            other => Err(WebError::BadRequest(format!("unknown graph {other:?}"))),
+        }
+    }
+
+    /// (bars, hours per bar, unit for the label)
+    fn shape(self) -> (i64, i64, &'static str) {
+        match self {
+            Self::Day => (24, 1, "hours"),
+            Self::TwoWeeks => (14, 24, "days"),
+        }
+    }
+}
 
 /// Every filter lives in the query string, so a list view is a shareable URL.
 #[derive(Deserialize, Default, Clone)]
@@ -47,7 +74,14 @@ pub struct IssueQuery {
     since: String,
     #[serde(default)]
     sort: String,
-    page: Option<i64>,
+    /// "24h" (default) or "14d".
+    #[serde(default)]
+    graph: String,
+    /// Keyset cursors (`<sort value>_<id>`): the page after or before a row.
+    #[serde(default)]
+    after: String,
+    #[serde(default)]
+    before: String,
 }
 
 impl IssueQuery {
@@ -55,7 +89,7 @@ impl IssueQuery {
         self.status.as_deref().unwrap_or("unresolved")
     }
 
-    /// The filters as a query string (without the page), for links.
+    /// The filters as a query string (without the cursor), for links.
     fn query_string(&self) -> String {
         let mut s = form_urlencoded::Serializer::new(String::new());
         for (k, v) in [
@@ -67,6 +101,7 @@ impl IssueQuery {
             ("assigned", &self.assigned),
             ("since", &self.since),
             ("sort", &self.sort),
+            ("graph", &self.graph),
         ] {
             if !v.is_empty() {
                 s.append_pair(k, v);
@@ -130,6 +165,19 @@ impl IssueQuery {
         Ok(search)
     }
 
+    fn cursor(&self) -> WebResult<Option<IssueCursor>> {
+        let bad = |c: &str| WebError::BadRequest(format!("bad page cursor {c:?}"));
+        match (self.after.trim(), self.before.trim()) {
+            ("", "") => Ok(None),
+            (after, "") => IssueCursor::decode(after, false)
+                .map(Some)
+                .ok_or_else(|| bad(after)),
+            (_, before) => IssueCursor::decode(before, true)
+                .map(Some)
+                .ok_or_else(|| bad(before)),
+        }
+    }
+
     fn sort(&self) -> WebResult<IssueSort> {
         match self.sort.as_str() {
             "" => Ok(IssueSort::default()),
@@ -162,26 +210,34 @@ struct IssuesPage {
     status: String,
     sort: String,
     qs: String,
-    page: i64,
-    has_more: bool,
+    /// The filters without the graph choice, for the 24h / 14d switch.
+    qs_without_graph: String,
+    graph: String,
+    /// Cursors for the previous and next page, when there is one.
+    prev: Option<String>,
+    next: Option<String>,
     releases: Vec<String>,
 }
 
-/// 24 bars, oldest on the left, scaled to the busiest hour.
-pub fn sparkline(counts: &[i64]) -> String {
+/// One bar per bucket, oldest on the left, scaled to the busiest bucket;
+/// `unit` names the bucket ("hours", "days") in the label.
+pub fn sparkline(counts: &[i64], unit: &str) -> String {
     let max = counts.iter().copied().max().unwrap_or(0).max(1);
     let total: i64 = counts.iter().sum();
     let n = counts.len().max(1);
+    // Hourly bars are narrow, daily ones a little wider.
+    let step = if n > 16 { 4 } else { 6 };
     let mut svg = format!(
-        "<svg class=\"spark\" viewBox=\"0 0 {w} 24\" width=\"{w}\" height=\"24\" role=\"img\" aria-label=\"{total} events in the last {n} hours\">",
-        w = n * 4
+        "<svg class=\"spark\" viewBox=\"0 0 {w} 24\" width=\"{w}\" height=\"24\" role=\"img\" aria-label=\"{total} events in the last {n} {unit}\">",
+        w = n * step
     );
     for (i, &c) in counts.iter().enumerate() {
         let h = if c > 0 { (c * 22 / max).max(2) } else { 1 };
         svg.push_str(&format!(
-            "<rect x=\"{}\" y=\"{}\" width=\"3\" height=\"{h}\"{}/>",
-            i * 4,
+            "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{h}\"{}/>",
+            i * step,
             24 - h,
+            step - 1,
             if c > 0 { "" } else { " class=\"zero\"" }
         ));
     }
@@ -198,7 +254,8 @@ async fn list(
 ) -> WebResult {
     let search = q.search()?;
     let sort = q.sort()?;
-    let page = q.page.unwrap_or(1).clamp(1, 10_000);
+    let graph = Graph::parse(&q.graph)?;
+    let cursor = q.cursor()?;
     let project_ids: Vec<i64> = projects.iter().map(|p| p.id).collect();
     let mut rows = app
         .store
@@ -207,22 +264,49 @@ async fn list(
             &search,
             sort,
             PAGE_SIZE + 1,
-            (page - 1) * PAGE_SIZE,
+            cursor,
             Some(user.id),
         )
         .await?;
-    let has_more = rows.len() as i64 > PAGE_SIZE;
-    rows.truncate(PAGE_SIZE as usize);
-    let ids: Vec<i64> = rows.iter().map(|i| i.id).collect();
-    let mut hourly: HashMap<i64, Vec<i64>> = HashMap::new();
-    for (issue_id, hours_ago, count) in app.store.issue_hourly_counts(&ids, SPARK_HOURS).await? {
-        if (0..SPARK_HOURS).contains(&hours_ago) {
-            hourly
-                .entry(issue_id)
-                .or_insert_with(|| vec![0; SPARK_HOURS as usize])
-                [(SPARK_HOURS - 1 - hours_ago) as usize] += count;
+    // One row more than a page says whether there is a page beyond, in
+    // the direction read: after the last row, or before the first.
+    let more = rows.len() as i64 > PAGE_SIZE;
+    let backwards = cursor.is_some_and(|c| c.before);
+    if more {
+        if backwards {
+            rows.remove(0);
+        } else {
+            rows.truncate(PAGE_SIZE as usize);
         }
     }
+    let (has_prev, has_next) = match cursor {
+        None => (false, more),
+        Some(c) if c.before => (more, true),
+        Some(_) => (true, more),
+    };
+    let prev = rows
+        .first()
+        .filter(|_| has_prev)
+        .map(|i| sort.cursor_after(i).before().encode());
+    let next = rows
+        .last()
+        .filter(|_| has_next)
+        .map(|i| sort.cursor_after(i).encode());
+    let ids: Vec<i64> = rows.iter().map(|i| i.id).collect();
+    let (bars, bucket_hours, unit) = graph.shape();
+    let mut buckets: HashMap<i64, Vec<i64>> = HashMap::new();
+    for (issue_id, ago, count) in app
+        .store
+        .issue_bucket_counts(&ids, bars, bucket_hours)
+        .await?
+    {
+        if (0..bars).contains(&ago) {
+            buckets
+                .entry(issue_id)
+                .or_insert_with(|| vec![0; bars as usize])[(bars - 1 - ago) as usize] += count;
+        }
+    }
+    let zeros = vec![0; bars as usize];
     let users = app.store.list_users().await?;
     let now = Utc::now();
     let issues = rows
@@ -244,10 +328,10 @@ async fn list(
                 && (now - issue.first_seen) < chrono::Duration::hours(24),
             is_regressed: issue.substatus.as_deref() == Some("regressed"),
             sparkline: sparkline(
-                hourly
+                buckets
                     .get(&issue.id)
-                    .map(Vec::as_slice)
-                    .unwrap_or(&[0; SPARK_HOURS as usize]),
+                    .map_or(zeros.as_slice(), Vec::as_slice),
+                unit,
             ),
             issue,
         })
@@ -263,9 +347,18 @@ async fn list(
         status: q.status().to_string(),
         sort: sort.as_str().to_string(),
         qs: q.query_string(),
+        qs_without_graph: IssueQuery {
+            graph: String::new(),
+            ..q.clone()
+        }
+        .query_string(),
+        graph: match graph {
+            Graph::Day => "24h".into(),
+            Graph::TwoWeeks => "14d".into(),
+        },
         q,
-        page,
-        has_more,
+        prev,
+        next,
         releases,
     })
 }
@@ -468,12 +561,50 @@ mod tests {
 
     #[test]
     fn sparkline_scales_to_the_busiest_hour() {
-        let svg = sparkline(&[0, 5, 10]);
-        assert!(svg.starts_with("<svg class=\"spark\" viewBox=\"0 0 12 24\""));
-        assert!(svg.contains("<rect x=\"0\" y=\"23\" width=\"3\" height=\"1\" class=\"zero\"/>"));
-        assert!(svg.contains("<rect x=\"4\" y=\"13\" width=\"3\" height=\"11\"/>"));
-        assert!(svg.contains("<rect x=\"8\" y=\"2\" width=\"3\" height=\"22\"/>"));
+        let svg = sparkline(&[0, 5, 10], "hours");
+        assert!(svg.starts_with("<svg class=\"spark\" viewBox=\"0 0 18 24\""));
+        assert!(svg.contains("<rect x=\"0\" y=\"23\" width=\"5\" height=\"1\" class=\"zero\"/>"));
+        assert!(svg.contains("<rect x=\"6\" y=\"13\" width=\"5\" height=\"11\"/>"));
+        assert!(svg.contains("<rect x=\"12\" y=\"2\" width=\"5\" height=\"22\"/>"));
+        let day = sparkline(&[0; 24], "hours");
+        assert!(
+            day.contains("viewBox=\"0 0 96 24\"")
+                && day.contains("<rect x=\"92\" y=\"23\" width=\"3\"")
+        );
         assert!(svg.contains("15 events in the last 3 hours"));
+        let fortnight = sparkline(&[1; 14], "days");
+        assert!(fortnight.contains("viewBox=\"0 0 84 24\""));
+        assert!(fortnight.contains("<rect x=\"78\" y=\"2\" width=\"5\" height=\"22\"/>"));
+        assert!(fortnight.contains("14 events in the last 14 days"));
+    }
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        let q = IssueQuery {
+            after: "1712345678901234_57".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            q.cursor().unwrap(),
+            Some(IssueCursor {
+                value: 1_712_345_678_901_234,
+                id: 57,
+                before: false
+            })
+        );
+        let q = IssueQuery {
+            before: "-5_3".into(),
+            ..Default::default()
+        };
+        assert_eq!(q.cursor().unwrap().unwrap().encode(), "-5_3");
+        assert!(q.cursor().unwrap().unwrap().before);
+        for bad in ["x_1", "12", "1_y", "_"] {
+            let q = IssueQuery {
+                after: bad.into(),
+                ..Default::default()
+            };
+            assert!(q.cursor().is_err(), "{bad}");
+        }
     }
 
     #[test]

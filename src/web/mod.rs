@@ -4,6 +4,7 @@ mod access;
 mod account;
 pub mod auth;
 mod health;
+mod links;
 mod list;
 mod settings;
 pub mod view;
@@ -41,6 +42,7 @@ pub fn router() -> Router<AppState> {
         .route("/static/snag.js", get(script))
         .merge(list::router())
         .merge(account::router())
+        .merge(links::router())
         .merge(settings::router())
         .merge(health::router())
         .layer(axum::middleware::from_fn(security_headers))
@@ -78,6 +80,9 @@ pub enum WebError {
     Forbidden,
     #[error("too many failed attempts; try again in a few minutes")]
     TooManyRequests,
+    /// A reset or invitation link that is unknown, expired or used.
+    #[error("{0}")]
+    LinkExpired(String),
     #[error("database error")]
     Store(#[from] StoreError),
     #[error("template error")]
@@ -87,7 +92,9 @@ pub enum WebError {
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         let status = match &self {
-            WebError::NotFound | WebError::Store(StoreError::NotFound) => StatusCode::NOT_FOUND,
+            WebError::NotFound
+            | WebError::LinkExpired(_)
+            | WebError::Store(StoreError::NotFound) => StatusCode::NOT_FOUND,
             WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
             WebError::Csrf | WebError::Forbidden => StatusCode::FORBIDDEN,
             WebError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
@@ -151,11 +158,14 @@ struct LoginPage {
     error: Option<String>,
     next: String,
     email: String,
+    notice: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct NextQuery {
     next: Option<String>,
+    /// Set after a password reset, to say so.
+    reset: Option<String>,
 }
 
 /// Only same-site relative paths, so the login form cannot be used as an
@@ -172,6 +182,9 @@ async fn login_page(Query(q): Query<NextQuery>) -> WebResult {
         error: None,
         next: safe_next(q.next.as_deref()),
         email: String::new(),
+        notice: q
+            .reset
+            .map(|_| "Your password was changed. Log in with the new one.".into()),
     })
 }
 
@@ -201,6 +214,7 @@ async fn login(State(app): State<AppState>, Form(form): Form<LoginForm>) -> WebR
             error: Some(WebError::TooManyRequests.to_string()),
             next,
             email: form.email,
+            notice: None,
         };
         return Ok((StatusCode::TOO_MANY_REQUESTS, Html(page.render()?)).into_response());
     }
@@ -223,6 +237,7 @@ async fn login(State(app): State<AppState>, Form(form): Form<LoginForm>) -> WebR
             error: Some("Invalid email or password.".into()),
             next,
             email: form.email,
+            notice: None,
         };
         return Ok((StatusCode::UNAUTHORIZED, Html(page.render()?)).into_response());
     };

@@ -1,15 +1,16 @@
 //! Project creation and settings: name, platform, DSN keys (create, revoke,
-//! rate limit), fingerprint rules, setup snippet, recent alert deliveries.
+//! rotate, rate limit), fingerprint rules, setup snippet, alert rules,
+//! webhooks, and the alert deliveries page.
 
 use super::access::{project_for, require_manager};
 use super::auth::CurrentUser;
 use super::{WebError, WebResult, render};
 use crate::app::AppState;
-use crate::store::alerts::AlertDelivery;
-use crate::store::{ProjectKeyRow, ProjectRow};
+use crate::store::alerts::{ALERT_KINDS, AlertDelivery, AlertRule, LEVELS, WebhookRow};
+use crate::store::{ProjectKeyRow, ProjectRow, StoreError};
 use askama::Template;
 use axum::Router;
-use axum::extract::{Form, Path, State};
+use axum::extract::{Form, Path, Query, RawForm, State};
 use axum::response::{IntoResponse, Redirect};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -24,11 +25,73 @@ pub fn router() -> Router<AppState> {
         .route("/projects/{project_id}/keys", post(create_key))
         .route("/projects/{project_id}/keys/{key_id}", post(update_key))
         .route("/projects/{project_id}/rules", post(update_rules))
+        .route(
+            "/projects/{project_id}/alert-rules",
+            post(update_alert_rules),
+        )
+        .route("/projects/{project_id}/webhooks", post(create_webhook))
+        .route(
+            "/projects/{project_id}/webhooks/{webhook_id}",
+            post(update_webhook),
+        )
+        .route("/projects/{project_id}/alerts", get(deliveries_page))
 }
 
 struct KeyView {
     key: ProjectKeyRow,
     dsn: String,
+    /// "active", "revoked", "expired", or how long a rotated key lasts.
+    state: String,
+}
+
+fn key_state(key: &ProjectKeyRow) -> String {
+    if !key.is_active {
+        return "revoked".into();
+    }
+    match (key.rotated_at, key.expires_at) {
+        (_, Some(t)) if t <= chrono::Utc::now() => "expired".into(),
+        (_, Some(t)) => format!("replaced; works until {}", t.format("%Y-%m-%d %H:%M UTC")),
+        (Some(_), None) => "replaced; works until revoked".into(),
+        (None, None) => "active".into(),
+    }
+}
+
+/// One alert rule as the settings form shows it.
+struct RuleView {
+    kind: &'static str,
+    title: &'static str,
+    enabled: bool,
+    min_level: String,
+    environment: String,
+    threshold: i64,
+    window_minutes: i32,
+}
+
+fn rule_title(kind: &str) -> &'static str {
+    match kind {
+        "new_issue" => "A new issue is created",
+        "regression" => "A resolved issue is seen again (regression)",
+        "escalating" => "An ignored issue wakes up (escalating)",
+        _ => "An issue is seen more than N times in M minutes",
+    }
+}
+
+fn rule_views(rules: Vec<AlertRule>) -> Vec<RuleView> {
+    rules
+        .into_iter()
+        .filter_map(|r| {
+            let kind = *ALERT_KINDS.iter().find(|k| **k == r.kind)?;
+            Some(RuleView {
+                kind,
+                title: rule_title(kind),
+                enabled: r.enabled,
+                min_level: r.min_level.unwrap_or_default(),
+                environment: r.environment.unwrap_or_default(),
+                threshold: r.threshold,
+                window_minutes: r.window_minutes,
+            })
+        })
+        .collect()
 }
 
 #[derive(Template)]
@@ -42,6 +105,13 @@ struct SettingsPage {
     rules_error: Option<String>,
     notice: Option<String>,
     deliveries: Vec<AlertDelivery>,
+    rules_alerts: Vec<RuleView>,
+    levels: [&'static str; 5],
+    webhooks: Vec<WebhookRow>,
+    alert_error: Option<String>,
+    email_on: bool,
+    /// Owners and admins; only they see webhook secrets.
+    is_manager: bool,
 }
 
 #[derive(Template)]
@@ -64,6 +134,17 @@ async fn page(
     rules_override: Option<(String, String)>,
     notice: Option<String>,
 ) -> WebResult {
+    page_with(app, user, project_id, rules_override, notice, None).await
+}
+
+async fn page_with(
+    app: &AppState,
+    user: CurrentUser,
+    project_id: i64,
+    rules_override: Option<(String, String)>,
+    notice: Option<String>,
+    alert_error: Option<String>,
+) -> WebResult {
     let project = project_for(app, &user, project_id).await?;
     let keys: Vec<KeyView> = app
         .store
@@ -72,20 +153,26 @@ async fn page(
         .into_iter()
         .map(|key| KeyView {
             dsn: app.config.dsn(&key.public_key, project_id),
+            state: key_state(&key),
             key,
         })
         .collect();
     let snippet = keys
         .iter()
-        .find(|k| k.key.is_active)
+        .find(|k| k.key.is_usable() && k.key.rotated_at.is_none())
+        .or_else(|| keys.iter().find(|k| k.key.is_usable()))
         .map(|k| python_snippet(&k.dsn))
         .unwrap_or_default();
     let (rules, rules_error) = match rules_override {
         Some((text, error)) => (text, Some(error)),
         None => (project.fingerprint_rules.clone(), None),
     };
-    let deliveries = app.store.alert_deliveries(project_id, 20).await?;
+    let deliveries = app.store.alert_deliveries(project_id, None, 10).await?;
+    let rules_alerts = rule_views(app.store.alert_rules(project_id).await?);
+    let webhooks = app.store.webhooks(project_id).await?;
+    let is_manager = user.is_admin || app.store.is_org_manager(user.id).await?;
     render(SettingsPage {
+        is_manager,
         user,
         project,
         keys,
@@ -94,6 +181,11 @@ async fn page(
         rules_error,
         notice,
         deliveries,
+        rules_alerts,
+        levels: LEVELS,
+        webhooks,
+        alert_error,
+        email_on: crate::alerts::email_configured(),
     })
 }
 
@@ -203,9 +295,28 @@ async fn create_key(
 #[derive(Deserialize)]
 struct KeyUpdateForm {
     csrf: String,
-    /// "revoke", "enable" or "rate_limit".
+    /// "revoke", "enable", "rotate" or "rate_limit".
     action: String,
     rate_limit: Option<String>,
+    /// For "rotate": how long the old key keeps working: "1h", "24h",
+    /// "7d", "30d" or "revoke" (until revoked by hand).
+    grace: Option<String>,
+}
+
+fn grace_secs(value: Option<&str>) -> WebResult<Option<i64>> {
+    Ok(match value.unwrap_or("24h") {
+        "0" | "now" => Some(0),
+        "1h" => Some(3600),
+        "" | "24h" => Some(86_400),
+        "7d" => Some(7 * 86_400),
+        "30d" => Some(30 * 86_400),
+        "revoke" | "never" => None,
+        other => {
+            return Err(WebError::BadRequest(format!(
+                "unknown grace period {other:?}"
+            )));
+        }
+    })
 }
 
 async fn update_key(
@@ -218,6 +329,30 @@ async fn update_key(
     let public_key = match form.action.as_str() {
         "revoke" => app.store.set_key_active(project_id, key_id, false).await?,
         "enable" => app.store.set_key_active(project_id, key_id, true).await?,
+        "rotate" => {
+            let grace = grace_secs(form.grace.as_deref())?;
+            let (new, old) = app
+                .store
+                .rotate_key(project_id, key_id, grace)
+                .await
+                .map_err(|e| match e {
+                    StoreError::Conflict(m) => WebError::BadRequest(m),
+                    e => e.into(),
+                })?;
+            app.keys.invalidate(&old).await;
+            let notice = format!(
+                "New key created: {}. The old key {}.",
+                app.config.dsn(&new.public_key, project_id),
+                match grace {
+                    Some(0) => "stopped working".to_string(),
+                    Some(secs) if secs < 86_400 =>
+                        format!("works for {} more hour(s)", secs / 3600),
+                    Some(secs) => format!("works for {} more day(s)", secs / 86_400),
+                    None => "works until you revoke it".to_string(),
+                }
+            );
+            return page(&app, user, project_id, None, Some(notice)).await;
+        }
         "rate_limit" => {
             let limit = match form
                 .rate_limit
@@ -273,4 +408,252 @@ async fn update_rules(
         Some("Fingerprint rules saved; they apply to new events.".into()),
     )
     .await
+}
+
+/// Reads the alert rules form: `<kind>_enabled` (checkbox),
+/// `<kind>_min_level`, `<kind>_environment`, and for frequency
+/// `frequency_threshold` and `frequency_window`.
+fn parse_alert_rules(fields: &[(String, String)]) -> Result<Vec<AlertRule>, String> {
+    let get = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let mut rules = Vec::new();
+    for kind in ALERT_KINDS {
+        let mut rule = AlertRule::default_for(kind);
+        rule.enabled = get(&format!("{kind}_enabled")).is_some();
+        rule.min_level = match get(&format!("{kind}_min_level")) {
+            Some(level) if LEVELS.contains(&level.as_str()) => Some(level),
+            Some(level) => return Err(format!("unknown level {level:?}")),
+            None => None,
+        };
+        rule.environment = get(&format!("{kind}_environment"));
+        if rule.environment.as_ref().is_some_and(|e| e.len() > 200) {
+            return Err("environment names are at most 200 characters".into());
+        }
+        if kind == "frequency" {
+            if let Some(n) = get("frequency_threshold") {
+                rule.threshold = n
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=1_000_000).contains(n))
+                    .ok_or("the event count must be a number from 1 to 1,000,000")?;
+            }
+            if let Some(m) = get("frequency_window") {
+                rule.window_minutes = m
+                    .parse()
+                    .ok()
+                    .filter(|m| (1..=10_080).contains(m))
+                    .ok_or("the window must be from 1 to 10,080 minutes (a week)")?;
+            }
+        }
+        rules.push(rule);
+    }
+    Ok(rules)
+}
+
+fn form_fields(body: &[u8]) -> Vec<(String, String)> {
+    form_urlencoded::parse(body)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map_or("", |(_, v)| v.as_str())
+}
+
+async fn update_alert_rules(
+    State(app): State<AppState>,
+    user: CurrentUser,
+    Path(project_id): Path<i64>,
+    RawForm(body): RawForm,
+) -> WebResult {
+    let fields = form_fields(&body);
+    may_change(&app, &user, field(&fields, "csrf"), Some(project_id)).await?;
+    let rules = match parse_alert_rules(&fields) {
+        Ok(rules) => rules,
+        Err(message) => {
+            let response = page_with(&app, user, project_id, None, None, Some(message)).await?;
+            return Ok((axum::http::StatusCode::BAD_REQUEST, response).into_response());
+        }
+    };
+    for rule in &rules {
+        app.store.set_alert_rule(project_id, rule).await?;
+    }
+    page(
+        &app,
+        user,
+        project_id,
+        None,
+        Some("Alert rules saved.".into()),
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+struct WebhookForm {
+    csrf: String,
+    url: String,
+}
+
+async fn create_webhook(
+    State(app): State<AppState>,
+    user: CurrentUser,
+    Path(project_id): Path<i64>,
+    Form(form): Form<WebhookForm>,
+) -> WebResult {
+    may_change(&app, &user, &form.csrf, Some(project_id)).await?;
+    let url = form.url.trim();
+    if let Err(message) = crate::alerts::webhook::validate_url(url) {
+        let response = page_with(&app, user, project_id, None, None, Some(message)).await?;
+        return Ok((axum::http::StatusCode::BAD_REQUEST, response).into_response());
+    }
+    app.store.create_webhook(project_id, url).await?;
+    page(
+        &app,
+        user,
+        project_id,
+        None,
+        Some("Webhook added; it receives this project's alerts from now on.".into()),
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+struct WebhookUpdateForm {
+    csrf: String,
+    /// "enable", "disable" or "delete".
+    action: String,
+}
+
+async fn update_webhook(
+    State(app): State<AppState>,
+    user: CurrentUser,
+    Path((project_id, webhook_id)): Path<(i64, i64)>,
+    Form(form): Form<WebhookUpdateForm>,
+) -> WebResult {
+    may_change(&app, &user, &form.csrf, Some(project_id)).await?;
+    match form.action.as_str() {
+        "enable" => {
+            app.store
+                .set_webhook_enabled(project_id, webhook_id, true)
+                .await?
+        }
+        "disable" => {
+            app.store
+                .set_webhook_enabled(project_id, webhook_id, false)
+                .await?
+        }
+        "delete" => app.store.delete_webhook(project_id, webhook_id).await?,
+        other => {
+            return Err(WebError::BadRequest(format!(
+                "unknown webhook action {other:?}"
+            )));
+        }
+    }
+    Ok(Redirect::to(&format!("/projects/{project_id}/settings#webhooks")).into_response())
+}
+
+#[derive(Deserialize, Default)]
+struct DeliveriesQuery {
+    #[serde(default)]
+    state: String,
+}
+
+/// States the deliveries page filters by.
+const DELIVERY_STATES: [&str; 7] = [
+    "pending",
+    "retrying",
+    "sent",
+    "failed",
+    "suppressed",
+    "filtered",
+    "skipped",
+];
+
+#[derive(Template)]
+#[template(path = "alerts.html")]
+struct DeliveriesPage {
+    user: CurrentUser,
+    project: ProjectRow,
+    deliveries: Vec<AlertDelivery>,
+    state: String,
+    states: [&'static str; 7],
+    email_on: bool,
+}
+
+/// Recent alert deliveries of a project: where each went, and for those
+/// retrying or failed, the SMTP or HTTP error. Anyone who sees the project
+/// may look.
+async fn deliveries_page(
+    State(app): State<AppState>,
+    user: CurrentUser,
+    Path(project_id): Path<i64>,
+    Query(q): Query<DeliveriesQuery>,
+) -> WebResult {
+    let project = project_for(&app, &user, project_id).await?;
+    let state = q.state.trim();
+    if !state.is_empty() && !DELIVERY_STATES.contains(&state) {
+        return Err(WebError::BadRequest(format!("unknown state {state:?}")));
+    }
+    let deliveries = app
+        .store
+        .alert_deliveries(project_id, Some(state).filter(|s| !s.is_empty()), 200)
+        .await?;
+    render(DeliveriesPage {
+        user,
+        project,
+        deliveries,
+        state: state.to_string(),
+        states: DELIVERY_STATES,
+        email_on: crate::alerts::email_configured(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn alert_rules_form_reads_checkboxes_filters_and_frequency() {
+        let rules = parse_alert_rules(&fields(&[
+            ("new_issue_enabled", "on"),
+            ("new_issue_min_level", "error"),
+            ("new_issue_environment", " prod "),
+            ("frequency_enabled", "on"),
+            ("frequency_threshold", "25"),
+            ("frequency_window", "10"),
+        ]))
+        .unwrap();
+        assert_eq!(rules.len(), 4);
+        assert!(rules[0].enabled);
+        assert_eq!(rules[0].min_level.as_deref(), Some("error"));
+        assert_eq!(rules[0].environment.as_deref(), Some("prod"));
+        assert!(!rules[1].enabled, "an unticked box turns the rule off");
+        assert_eq!((rules[3].threshold, rules[3].window_minutes), (25, 10));
+        assert!(parse_alert_rules(&fields(&[("regression_min_level", "loud")])).is_err());
+        assert!(parse_alert_rules(&fields(&[("frequency_threshold", "0")])).is_err());
+        assert!(parse_alert_rules(&fields(&[("frequency_window", "x")])).is_err());
+    }
+
+    #[test]
+    fn grace_periods() {
+        assert_eq!(grace_secs(None).unwrap(), Some(86_400));
+        assert_eq!(grace_secs(Some("7d")).unwrap(), Some(604_800));
+        assert_eq!(grace_secs(Some("revoke")).unwrap(), None);
+        assert!(grace_secs(Some("1y")).is_err());
+    }
 }
