@@ -1,6 +1,7 @@
 """Fixtures: a real `snag serve` process on a fresh database per test."""
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -14,10 +15,16 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 import requests
+import zstandard
 
 ROOT = Path(__file__).resolve().parent.parent
 SNAG_BIN = os.environ.get("SNAG_BIN", str(ROOT / "target" / "debug" / "snag"))
 ADMIN_URL = os.environ["DATABASE_URL"]
+
+
+def event_json(payload):
+    """An event's stored payload (`event.payload`: zstd-compressed JSON) as a dict."""
+    return json.loads(zstandard.ZstdDecompressor().decompress(bytes(payload)))
 
 
 def free_port():

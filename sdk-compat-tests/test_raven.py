@@ -1,7 +1,7 @@
 """raven-python 6.10: the legacy /store/ endpoint, zlib bodies with
 `Content-Encoding: deflate`, `sentry_version=6`, integer levels."""
 
-from conftest import run_python
+from conftest import event_json, run_python
 
 CAPTURE = r'''
 import logging, os
@@ -63,7 +63,8 @@ def test_capture_exception(snag):
     issue_id, title, level, times_seen = rows[0]
     assert title.startswith("ZeroDivisionError: division by zero"), title
     assert level == "error" and times_seen == 1
-    ((event_id, data),) = snag.query("SELECT event_id, data FROM event WHERE issue_id = %s", issue_id)
+    ((event_id, payload),) = snag.query("SELECT event_id, payload FROM event WHERE issue_id = %s", issue_id)
+    data = event_json(payload)
     assert event_id.hex == ident
     frames = data["exception"]["values"][-1]["stacktrace"]["frames"]
     assert [f["function"] for f in frames][-2:] == ["report", "divide"]
@@ -78,8 +79,8 @@ def test_logging_handler(snag):
     assert rows, snag.query("SELECT title FROM issue")
     rows = snag.wait_for("SELECT count(*) FROM event HAVING count(*) = 2")
     assert rows == [(2,)], snag.query("SELECT title, message FROM event")
-    events = snag.query("SELECT e.title, e.message, e.level, e.data, i.title FROM event e JOIN issue i ON i.id = e.issue_id")
-    by_title = {title: (message, level, data, issue_title) for title, message, level, data, issue_title in events}
+    events = snag.query("SELECT e.title, e.message, e.level, e.payload, i.title FROM event e JOIN issue i ON i.id = e.issue_id")
+    by_title = {title: (message, level, event_json(payload), issue_title) for title, message, level, payload, issue_title in events}
     keyerror = next(v for t, v in by_title.items() if t.startswith("KeyError"))
     assert keyerror[1] == "error"
     assert keyerror[2]["logger"] == "billing"

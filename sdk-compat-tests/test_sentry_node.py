@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import event_json
+
 NODE_DIR = Path(__file__).resolve().parent / "node"
 
 CAPTURE = r'''
@@ -90,7 +92,8 @@ def test_capture_exception_and_flush(snag, node_modules):
     issue_id, title, times_seen, platform = rows[0]
     assert title.startswith("SyntaxError"), title
     assert times_seen == 1 and platform == "node"
-    ((stored_id, data),) = snag.query("SELECT event_id, data FROM event WHERE issue_id = %s", issue_id)
+    ((stored_id, payload),) = snag.query("SELECT event_id, payload FROM event WHERE issue_id = %s", issue_id)
+    data = event_json(payload)
     assert stored_id.hex == event_id
     exception = data["exception"]["values"][-1]
     assert exception["mechanism"]["handled"] is True
@@ -109,7 +112,8 @@ def test_uncaught_exception(snag, node_modules):
     assert len(rows) == 1, rows
     issue_id, title = rows[0]
     assert title.startswith("TypeError: Cannot read properties of undefined"), title
-    ((data,),) = snag.query("SELECT data FROM event WHERE issue_id = %s", issue_id)
+    ((payload,),) = snag.query("SELECT payload FROM event WHERE issue_id = %s", issue_id)
+    data = event_json(payload)
     exception = data["exception"]["values"][-1]
     assert exception["mechanism"]["handled"] is False
     assert exception["mechanism"]["type"] == "onuncaughtexception"

@@ -2,7 +2,7 @@
 
 import json
 
-from conftest import run_python
+from conftest import event_json, run_python
 
 UNHANDLED = r'''
 import sentry_sdk
@@ -33,7 +33,8 @@ def test_unhandled_exception_becomes_issue_visible_on_dashboard(snag):
     assert times_seen == 1
     assert level == "error"
 
-    (data,) = snag.query("SELECT data FROM event WHERE issue_id = %s", issue_id)[0]
+    (payload,) = snag.query("SELECT payload FROM event WHERE issue_id = %s", issue_id)[0]
+    data = event_json(payload)
     exception = data["exception"]["values"][-1]
     assert exception["type"] == "ValueError"
     assert exception["mechanism"]["handled"] is False

@@ -1,7 +1,7 @@
 """sentry-sdk 2.x picks brotli when the `brotli` module imports, gzip otherwise
 (protocol reference §4.2, §9.1); both must land as the same issue."""
 
-from conftest import run_python
+from conftest import event_json, run_python
 
 PROGRAM = r'''
 import os, sys
@@ -44,7 +44,7 @@ def assert_issue(snag, times_seen):
     assert len(rows) == 1, snag.query("SELECT id, title, times_seen FROM issue")
     issue_id, title, _ = rows[0]
     assert title == "ValueError: could not convert string to float: '12,50'"
-    events = snag.query("SELECT data FROM event WHERE issue_id = %s", issue_id)
+    events = [(event_json(p),) for (p,) in snag.query("SELECT payload FROM event WHERE issue_id = %s", issue_id)]
     assert len(events) == times_seen
     for (data,) in events:
         frames = data["exception"]["values"][-1]["stacktrace"]["frames"]

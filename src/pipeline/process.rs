@@ -97,7 +97,7 @@ pub fn build_event(
         metadata,
         user_key: summary.user_key,
         tags: summary.tags,
-        data,
+        payload: crate::store::payload::encode(&data),
         grouping: grouping_info,
         hashes,
     })

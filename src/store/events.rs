@@ -1,7 +1,7 @@
 use super::{Result, Store};
 use chrono::{DateTime, Utc};
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct EventRow {
     pub event_id: uuid::Uuid,
     pub project_id: i64,
@@ -32,7 +32,55 @@ pub struct EventSummaryRow {
 
 const EVENT_COLUMNS: &str =
     "event_id, project_id, issue_id, event_type, \"timestamp\", received_at,
-    level, platform, release, environment, message, title, data, grouping";
+    level, platform, release, environment, message, title, data, payload, grouping";
+
+/// An event row as stored: the payload compressed (`payload`), or as JSONB
+/// (`data`) for rows written before compression.
+#[derive(sqlx::FromRow)]
+struct StoredEvent {
+    event_id: uuid::Uuid,
+    project_id: i64,
+    issue_id: Option<i64>,
+    event_type: String,
+    timestamp: DateTime<Utc>,
+    received_at: DateTime<Utc>,
+    level: String,
+    platform: String,
+    release: Option<String>,
+    environment: Option<String>,
+    message: Option<String>,
+    title: String,
+    data: Option<serde_json::Value>,
+    payload: Option<Vec<u8>>,
+    grouping: Option<serde_json::Value>,
+}
+
+impl StoredEvent {
+    fn decode(self) -> Result<EventRow> {
+        let data = match (self.payload, self.data) {
+            (Some(bytes), _) => super::payload::decode(&bytes)
+                .map_err(|e| super::StoreError::Corrupt(format!("event {}: {e}", self.event_id)))?,
+            (None, Some(data)) => data,
+            (None, None) => serde_json::Value::Object(Default::default()),
+        };
+        Ok(EventRow {
+            event_id: self.event_id,
+            project_id: self.project_id,
+            issue_id: self.issue_id,
+            event_type: self.event_type,
+            timestamp: self.timestamp,
+            received_at: self.received_at,
+            level: self.level,
+            platform: self.platform,
+            release: self.release,
+            environment: self.environment,
+            message: self.message,
+            title: self.title,
+            data,
+            grouping: self.grouping,
+        })
+    }
+}
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AttachmentRow {
@@ -75,11 +123,13 @@ impl Store {
                 let sql = format!(
                     "SELECT {EVENT_COLUMNS} FROM event WHERE issue_id = $1 AND event_id = $2"
                 );
-                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                sqlx::query_as::<_, StoredEvent>(sqlx::AssertSqlSafe(sql))
                     .bind(issue_id)
                     .bind(id)
                     .fetch_optional(&self.pool)
-                    .await?)
+                    .await?
+                    .map(StoredEvent::decode)
+                    .transpose()
             }
         }
     }
@@ -155,21 +205,25 @@ impl Store {
     pub async fn event(&self, project_id: i64, event_id: uuid::Uuid) -> Result<Option<EventRow>> {
         let sql =
             format!("SELECT {EVENT_COLUMNS} FROM event WHERE project_id = $1 AND event_id = $2");
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        sqlx::query_as::<_, StoredEvent>(sqlx::AssertSqlSafe(sql))
             .bind(project_id)
             .bind(event_id)
             .fetch_optional(&self.pool)
-            .await?)
+            .await?
+            .map(StoredEvent::decode)
+            .transpose()
     }
 
     pub async fn latest_event(&self, issue_id: i64) -> Result<Option<EventRow>> {
         let sql = format!(
             "SELECT {EVENT_COLUMNS} FROM event WHERE issue_id = $1 ORDER BY received_at DESC, id DESC LIMIT 1"
         );
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        sqlx::query_as::<_, StoredEvent>(sqlx::AssertSqlSafe(sql))
             .bind(issue_id)
             .fetch_optional(&self.pool)
-            .await?)
+            .await?
+            .map(StoredEvent::decode)
+            .transpose()
     }
 
     pub async fn issue_events(&self, issue_id: i64, limit: i64) -> Result<Vec<EventSummaryRow>> {

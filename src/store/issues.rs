@@ -64,6 +64,8 @@ pub enum IgnoreUntil {
     Forever,
     Duration(i64),
     MoreEvents(i64),
+    /// Until this many more distinct users have seen it.
+    MoreUsers(i64),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -394,7 +396,11 @@ impl Store {
         let done = sqlx::query(
             "UPDATE issue SET status = $2,
                     resolved_at = CASE WHEN $2 = 'resolved' THEN now() ELSE NULL END,
-                    substatus = CASE WHEN $2 = 'unresolved' THEN 'ongoing' ELSE NULL END
+                    substatus = CASE WHEN $2 = 'unresolved' THEN 'ongoing' ELSE NULL END,
+                    -- A plain status change: resolved now (any new event
+                    -- regresses), ignored forever, or neither.
+                    resolution_type = NULL, resolved_in_release = NULL,
+                    ignored_until = NULL, ignored_until_count = NULL, ignored_until_user_count = NULL
               WHERE id = $1",
         )
         .bind(issue_id)
@@ -433,7 +439,7 @@ impl Store {
             "UPDATE issue SET status = 'resolved', substatus = NULL, resolved_at = now(),
                     resolution_type = CASE WHEN $2 = 'next_release' AND last_release IS NULL THEN NULL ELSE $2 END,
                     resolved_in_release = CASE WHEN $2 = 'next_release' THEN last_release ELSE $3 END,
-                    ignored_until = NULL, ignored_until_count = NULL
+                    ignored_until = NULL, ignored_until_count = NULL, ignored_until_user_count = NULL
               WHERE id = $1",
         )
         .bind(issue_id)
@@ -460,22 +466,25 @@ impl Store {
         until: IgnoreUntil,
         user_id: Option<i64>,
     ) -> Result<()> {
-        let (secs, count) = match until {
-            IgnoreUntil::Forever => (None, None),
-            IgnoreUntil::Duration(secs) => (Some(secs as f64), None),
-            IgnoreUntil::MoreEvents(n) => (None, Some(n)),
+        let (secs, count, users) = match until {
+            IgnoreUntil::Forever => (None, None, None),
+            IgnoreUntil::Duration(secs) => (Some(secs as f64), None, None),
+            IgnoreUntil::MoreEvents(n) => (None, Some(n), None),
+            IgnoreUntil::MoreUsers(n) => (None, None, Some(n)),
         };
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE issue SET status = 'ignored', substatus = NULL, resolved_at = NULL, resolution_type = NULL,
                     resolved_in_release = NULL,
                     ignored_until = CASE WHEN $2::float8 IS NULL THEN NULL ELSE now() + make_interval(secs => $2) END,
-                    ignored_until_count = CASE WHEN $3::bigint IS NULL THEN NULL ELSE times_seen + $3 END
+                    ignored_until_count = CASE WHEN $3::bigint IS NULL THEN NULL ELSE times_seen + $3 END,
+                    ignored_until_user_count = CASE WHEN $4::bigint IS NULL THEN NULL ELSE user_count + $4 END
               WHERE id = $1",
         )
         .bind(issue_id)
         .bind(secs)
         .bind(count)
+        .bind(users)
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
@@ -484,7 +493,7 @@ impl Store {
         sqlx::query("INSERT INTO activity (issue_id, user_id, kind, data) VALUES ($1, $2, 'set_ignored', $3)")
             .bind(issue_id)
             .bind(user_id)
-            .bind(serde_json::json!({ "for_seconds": secs, "more_events": count }))
+            .bind(serde_json::json!({ "for_seconds": secs, "more_events": count, "more_users": users }))
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;

@@ -5,6 +5,7 @@ pub mod alerts;
 mod events;
 mod health;
 mod issues;
+pub mod payload;
 mod projects;
 mod teams;
 mod users;
@@ -36,6 +37,9 @@ pub enum StoreError {
     Conflict(String),
     #[error("not found")]
     NotFound,
+    /// A stored row that cannot be read back (e.g. a damaged payload).
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -374,9 +374,11 @@ fn activity_view(a: ActivityRow) -> ActivityView {
         "set_ignored" => {
             let secs = a.data.get("for_seconds").and_then(|v| v.as_f64());
             let more = a.data.get("more_events").and_then(|v| v.as_i64());
-            match (secs, more) {
-                (Some(s), _) => format!("ignored for {}h", (s / 3600.0).round()),
-                (_, Some(n)) => format!("ignored until {n} more events"),
+            let users = a.data.get("more_users").and_then(|v| v.as_i64());
+            match (secs, more, users) {
+                (Some(s), _, _) => format!("ignored for {}h", (s / 3600.0).round()),
+                (_, Some(n), _) => format!("ignored until {n} more events"),
+                (_, _, Some(n)) => format!("ignored until {n} more users"),
                 _ => "ignored".to_string(),
             }
         }
@@ -658,7 +660,8 @@ struct StatusForm {
     /// For `resolved`: `now` (default), `next_release` or `in_release`.
     resolve: Option<String>,
     release: Option<String>,
-    /// For `ignored`: `forever` (default), `1h`, `24h`, `7d`, or `events:N`.
+    /// For `ignored`: `forever` (default), `1h`, `24h`, `7d`, `events:N` or
+    /// `users:N`.
     ignore: Option<String>,
 }
 
@@ -669,12 +672,12 @@ fn ignore_until(value: Option<&str>) -> Result<IgnoreUntil, WebError> {
         "24h" => IgnoreUntil::Duration(86_400),
         "7d" => IgnoreUntil::Duration(7 * 86_400),
         other => match other
-            .strip_prefix("events:")
-            .and_then(|n| n.parse::<i64>().ok())
-            .filter(|n| *n > 0)
+            .split_once(':')
+            .and_then(|(kind, n)| Some((kind, n.parse::<i64>().ok().filter(|n| *n > 0)?)))
         {
-            Some(n) => IgnoreUntil::MoreEvents(n),
-            None => {
+            Some(("events", n)) => IgnoreUntil::MoreEvents(n),
+            Some(("users", n)) => IgnoreUntil::MoreUsers(n),
+            _ => {
                 return Err(WebError::BadRequest(format!(
                     "unknown ignore option {other:?}"
                 )));

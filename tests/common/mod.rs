@@ -302,3 +302,13 @@ impl Drop for SnagProcess {
         }
     }
 }
+
+/// A stored event's payload, decoded the way the dashboard reads it.
+pub async fn stored_event(pool: &PgPool, event_id: uuid::Uuid) -> serde_json::Value {
+    let payload: Vec<u8> = sqlx::query_scalar("SELECT payload FROM event WHERE event_id = $1")
+        .bind(event_id)
+        .fetch_one(pool)
+        .await
+        .expect("event stored");
+    snag::store::payload::decode(&payload).expect("payload decodes")
+}
