@@ -2,6 +2,7 @@
 //! outside this module builds a query.
 
 pub mod alerts;
+mod api;
 mod events;
 mod issues;
 mod projects;
@@ -9,6 +10,10 @@ mod teams;
 mod users;
 pub mod write;
 
+pub use api::{
+    ApiTokenRow, DeployRow, HashRow, IssueState, NewDeploy, OrganizationRow, ReleaseChanges,
+    ReleaseIssueStats, ReleaseRow, TokenOwner,
+};
 pub use events::{AttachmentRow, EventRow, EventSummaryRow, UserReportRow};
 pub use issues::{
     ActivityRow, IgnoreUntil, IssueFilter, IssueRow, IssueSort, IssueStatus, Resolution, TagFacet,
