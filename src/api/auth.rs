@@ -117,9 +117,15 @@ pub async fn create_token(
     name: &str,
     scopes: &[String],
 ) -> Result<(String, crate::store::ApiTokenRow), crate::store::StoreError> {
+    // Stored in the canonical order, so listings read the same everywhere.
+    let scopes: Vec<String> = SCOPES
+        .iter()
+        .filter(|s| scopes.iter().any(|given| given == *s))
+        .map(|s| s.to_string())
+        .collect();
     let (token, hash, last) = new_token();
     let row = store
-        .create_api_token(user_id, name, scopes, &hash, &last)
+        .create_api_token(user_id, name, &scopes, &hash, &last)
         .await?;
     Ok((token, row))
 }

@@ -723,11 +723,11 @@ pub async fn project_bulk_update(
     p: Principal,
     Path((org, project)): Path<(String, String)>,
     params: Params,
-    ApiJson(update): ApiJson<IssueUpdate>,
+    update: ApiJson<IssueUpdate>,
 ) -> ApiResult {
     p.require(&["event:write"])?;
     let (_, project) = auth::project(&app, &p, &org, &project).await?;
-    bulk_update(&app, &p, vec![project], &params, update).await
+    bulk_update(&app, &p, vec![project], &params, update.parse()?).await
 }
 
 pub async fn org_bulk_update(
@@ -735,11 +735,11 @@ pub async fn org_bulk_update(
     p: Principal,
     Path(org): Path<String>,
     params: Params,
-    ApiJson(update): ApiJson<IssueUpdate>,
+    update: ApiJson<IssueUpdate>,
 ) -> ApiResult {
     p.require(&["event:write"])?;
     let projects = org_projects(&app, &p, &org, &params).await?;
-    bulk_update(&app, &p, projects, &params, update).await
+    bulk_update(&app, &p, projects, &params, update.parse()?).await
 }
 
 pub async fn project_bulk_delete(
@@ -818,10 +818,11 @@ async fn update_one(
     p: &Principal,
     org: Option<&str>,
     issue_id: &str,
-    update: IssueUpdate,
+    update: ApiJson<IssueUpdate>,
 ) -> ApiResult {
     p.require(&["event:write"])?;
     let (issue, project) = issue_in(app, p, org, issue_id).await?;
+    let update = update.parse()?;
     let changes = changes_of(app, p, &update).await?;
     if changes.merge {
         return Err(ApiError::BadRequest(
@@ -853,7 +854,7 @@ pub async fn update(
     State(app): State<AppState>,
     p: Principal,
     Path(id): Path<String>,
-    ApiJson(body): ApiJson<IssueUpdate>,
+    body: ApiJson<IssueUpdate>,
 ) -> ApiResult {
     update_one(&app, &p, None, &id, body).await
 }
@@ -878,7 +879,7 @@ pub async fn org_issue_update(
     State(app): State<AppState>,
     p: Principal,
     Path((org, id)): Path<(String, String)>,
-    ApiJson(body): ApiJson<IssueUpdate>,
+    body: ApiJson<IssueUpdate>,
 ) -> ApiResult {
     update_one(&app, &p, Some(&org), &id, body).await
 }

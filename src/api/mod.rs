@@ -206,29 +206,38 @@ impl IntoResponse for ApiError {
 }
 
 /// A JSON request body whose problems answer 400 with a `detail` instead of
-/// axum's plain-text rejections. The content type is not checked: scripts
-/// often post JSON without one.
-pub struct ApiJson<T>(pub T);
+/// axum's plain-text rejections. Parsing waits for [`ApiJson::parse`], so
+/// handlers check the token and access first, as Sentry does (401, then
+/// 403/404, then 400). The content type is not checked: scripts often post
+/// JSON without one.
+pub struct ApiJson<T>(Result<T, String>);
+
+impl<T> ApiJson<T> {
+    pub fn parse(self) -> ApiResult<T> {
+        self.0.map_err(ApiError::BadRequest)
+    }
+}
 
 impl<S, T> FromRequest<S> for ApiJson<T>
 where
     S: Send + Sync,
     T: DeserializeOwned,
 {
-    type Rejection = ApiError;
+    type Rejection = std::convert::Infallible;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|e| ApiError::BadRequest(format!("could not read the body: {e}")))?;
+        let bytes = match axum::body::Bytes::from_request(req, state).await {
+            Ok(bytes) => bytes,
+            Err(e) => return Ok(ApiJson(Err(format!("could not read the body: {e}")))),
+        };
         let body: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
             b"{}"
         } else {
             &bytes
         };
-        serde_json::from_slice(body)
-            .map(ApiJson)
-            .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
+        Ok(ApiJson(
+            serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}")),
+        ))
     }
 }
 

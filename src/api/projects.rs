@@ -120,11 +120,12 @@ pub async fn project_update(
     State(app): State<AppState>,
     p: Principal,
     Path((org, project)): Path<(String, String)>,
-    ApiJson(body): ApiJson<ProjectUpdate>,
+    body: ApiJson<ProjectUpdate>,
 ) -> ApiResult {
     p.require(&["project:write"])?;
     let (org, project) = auth::project(&app, &p, &org, &project).await?;
     auth::require_manager(&app, &p).await?;
+    let body = body.parse()?;
     let name = match body.name.as_deref().map(str::trim) {
         Some("") => return Err(ApiError::BadRequest("name must not be empty".into())),
         Some(n) if n.chars().count() > 200 => {
@@ -201,11 +202,12 @@ pub async fn key_create(
     State(app): State<AppState>,
     p: Principal,
     Path((org, project)): Path<(String, String)>,
-    ApiJson(body): ApiJson<NewKey>,
+    body: ApiJson<NewKey>,
 ) -> ApiResult<Response> {
     p.require(&["project:write"])?;
     let (_, project) = auth::project(&app, &p, &org, &project).await?;
     auth::require_manager(&app, &p).await?;
+    let body = body.parse()?;
     let label = body
         .name
         .as_deref()

@@ -228,7 +228,8 @@ async fn list(app: &AppState, scope: Scope, params: &Params, path: &str) -> ApiR
     Ok(pagination::with_link(ok(Value::Array(body)), &link))
 }
 
-async fn create(app: &AppState, scope: Scope, body: NewRelease) -> ApiResult {
+async fn create(app: &AppState, scope: Scope, body: ApiJson<NewRelease>) -> ApiResult {
+    let body = body.parse()?;
     check_version(&body.version)?;
     no_commits(&body.commits, &body.refs)?;
     let targets = if scope.single {
@@ -283,7 +284,13 @@ async fn detail(app: &AppState, scope: Scope, version: &str) -> ApiResult {
     Ok(ok(render_one(app, &scope.org, &row, &scope.projects).await?))
 }
 
-async fn update(app: &AppState, scope: Scope, version: &str, body: ReleaseUpdate) -> ApiResult {
+async fn update(
+    app: &AppState,
+    scope: Scope,
+    version: &str,
+    body: ApiJson<ReleaseUpdate>,
+) -> ApiResult {
+    let body = body.parse()?;
     no_commits(&body.commits, &body.refs)?;
     if let Some(slugs) = &body.projects {
         pick_projects(&scope.projects, slugs)?;
@@ -328,7 +335,7 @@ pub async fn org_create(
     State(app): State<AppState>,
     p: Principal,
     Path(org): Path<String>,
-    ApiJson(body): ApiJson<NewRelease>,
+    body: ApiJson<NewRelease>,
 ) -> ApiResult {
     p.require(WRITE)?;
     let scope = org_scope(&app, &p, &org).await?;
@@ -349,7 +356,7 @@ pub async fn org_update(
     State(app): State<AppState>,
     p: Principal,
     Path((org, version)): Path<(String, String)>,
-    ApiJson(body): ApiJson<ReleaseUpdate>,
+    body: ApiJson<ReleaseUpdate>,
 ) -> ApiResult {
     p.require(WRITE)?;
     let scope = org_scope(&app, &p, &org).await?;
@@ -382,7 +389,7 @@ pub async fn project_create(
     State(app): State<AppState>,
     p: Principal,
     Path((org, project)): Path<(String, String)>,
-    ApiJson(body): ApiJson<NewRelease>,
+    body: ApiJson<NewRelease>,
 ) -> ApiResult {
     p.require(WRITE)?;
     let scope = project_scope(&app, &p, &org, &project).await?;
@@ -403,7 +410,7 @@ pub async fn project_update(
     State(app): State<AppState>,
     p: Principal,
     Path((org, project, version)): Path<(String, String, String)>,
-    ApiJson(body): ApiJson<ReleaseUpdate>,
+    body: ApiJson<ReleaseUpdate>,
 ) -> ApiResult {
     p.require(WRITE)?;
     let scope = project_scope(&app, &p, &org, &project).await?;
@@ -449,10 +456,11 @@ pub async fn deploy_create(
     State(app): State<AppState>,
     p: Principal,
     Path((org, version)): Path<(String, String)>,
-    ApiJson(body): ApiJson<NewDeployBody>,
+    body: ApiJson<NewDeployBody>,
 ) -> ApiResult {
     p.require(WRITE)?;
     let scope = org_scope(&app, &p, &org).await?;
+    let body = body.parse()?;
     let env = body.environment.as_str();
     if env.is_empty() || env.chars().count() > 64 || env.contains(['/', '\n', '\r', '\t', '\x0c']) {
         return Err(ApiError::BadRequest(
