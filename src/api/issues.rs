@@ -257,8 +257,8 @@ pub async fn project_list(
 }
 
 /// The organization's visible projects, narrowed by `project=<id>`
-/// parameters (`-1` means all); naming an invisible project is 403 as in
-/// Sentry, so a typo does not silently widen or empty the list.
+/// parameters (`-1` means all); naming a project the user cannot see is a
+/// 400, so a typo does not silently widen or empty the list.
 async fn org_projects(
     app: &AppState,
     p: &Principal,
