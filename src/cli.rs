@@ -34,6 +34,9 @@ enum Command {
     /// Manage projects.
     #[command(subcommand)]
     Project(ProjectCommand),
+    /// Manage personal API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Validate configuration and database connectivity.
     Check,
     /// Create the demo admin and project if missing, then print the login and DSN.
@@ -72,6 +75,22 @@ enum ProjectCommand {
     },
     /// One line per project: <org-slug> <project-slug> <project-id> <dsn>.
     List,
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create an API token for a user; the token is the last line printed.
+    Create {
+        #[arg(long)]
+        email: String,
+        /// Scopes, comma-separated or repeated (default: org:read,
+        /// project:read, project:write, project:releases, event:read, event:write).
+        #[arg(long, value_delimiter = ',', num_args = 1..)]
+        scopes: Vec<String>,
+        /// A label to tell tokens apart.
+        #[arg(long, default_value = "")]
+        name: String,
+    },
 }
 
 pub fn init_logging(format: LogFormat) {
@@ -169,6 +188,36 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     .unwrap_or_else(|| "-".into());
                 println!("{} {} {} {dsn}", p.organization_slug, p.slug, p.id);
             }
+            Ok(())
+        }
+        Command::Token(TokenCommand::Create {
+            email,
+            scopes,
+            name,
+        }) => {
+            let scopes = if scopes.is_empty() {
+                crate::api::auth::DEFAULT_SCOPES
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect()
+            } else {
+                crate::api::auth::parse_scopes(scopes.iter().map(String::as_str))
+                    .map_err(anyhow::Error::msg)?
+            };
+            let store = connect(&config).await?;
+            let user = store
+                .user_by_email(email.trim())
+                .await?
+                .filter(|u| u.is_active)
+                .ok_or_else(|| anyhow::anyhow!("no active user with email {email}"))?;
+            let (token, _) =
+                crate::api::auth::create_token(&store, user.id, name.trim(), &scopes).await?;
+            println!(
+                "created API token for {} with scopes {}",
+                user.email,
+                scopes.join(",")
+            );
+            println!("{token}");
             Ok(())
         }
         Command::Check => {

@@ -203,7 +203,7 @@ const ISSUE_COLUMNS: &str = "id, project_id, short_id, title, culprit, event_typ
     platform, status, substatus, resolved_at, assignee_id, first_seen, last_seen, times_seen,
     user_count, first_release, last_release, last_event_id";
 
-fn like_pattern(text: &str) -> String {
+pub(super) fn like_pattern(text: &str) -> String {
     let escaped = text
         .replace('\\', "\\\\")
         .replace('%', "\\%")

@@ -2,6 +2,7 @@
 //! outside this module builds a query.
 
 pub mod alerts;
+mod api;
 mod events;
 mod health;
 mod issues;
@@ -11,6 +12,10 @@ mod teams;
 mod users;
 pub mod write;
 
+pub use api::{
+    ApiTokenRow, DeployRow, HashRow, IssueState, NewDeploy, OrganizationRow, ReleaseChanges,
+    ReleaseIssueStats, ReleaseRow, TokenOwner,
+};
 pub use events::{AttachmentRow, EventRow, EventSummaryRow, UserReportRow};
 pub use health::{CheckInRow, MonitorRow, OutcomeRow, ReleaseHealthRow};
 pub use issues::{

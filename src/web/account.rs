@@ -19,6 +19,8 @@ pub fn router() -> Router<AppState> {
         .route("/account", get(account_page).post(change_password))
         .route("/account/sessions", post(end_other_sessions))
         .route("/account/alerts", post(set_alert_preferences))
+        .route("/account/tokens", post(create_token))
+        .route("/account/tokens/{token_id}/revoke", post(revoke_token))
         .route("/users", get(users_page).post(create_user))
         .route("/users/{user_id}", post(update_user))
         .route("/teams", get(teams_page).post(create_team))
@@ -53,6 +55,11 @@ struct AccountPage {
     alerts_enabled: bool,
     /// (project id, name, alerts on) for every project the user sees.
     alert_projects: Vec<(i64, String, bool)>,
+    tokens: Vec<crate::store::ApiTokenRow>,
+    /// Every API scope, and whether the new-token form checks it.
+    token_scopes: Vec<(&'static str, bool)>,
+    /// A token just created: its secret is shown this once.
+    new_token: Option<String>,
 }
 
 async fn account_render(
@@ -70,12 +77,83 @@ async fn account_render(
     Ok(AccountPage {
         role: app.store.org_role(user.id).await?.unwrap_or_default(),
         sessions: app.store.active_session_count(user.id).await?,
+        tokens: app.store.api_tokens(user.id).await?,
+        token_scopes: crate::api::auth::SCOPES
+            .iter()
+            .map(|s| (*s, crate::api::auth::DEFAULT_SCOPES.contains(s)))
+            .collect(),
+        new_token: None,
         user,
         error,
         notice,
         alerts_enabled,
         alert_projects,
     })
+}
+
+/// Creates an API token from the account page; the form repeats `scope`,
+/// so the body is parsed by hand.
+async fn create_token(
+    State(app): State<AppState>,
+    user: CurrentUser,
+    RawForm(body): RawForm,
+) -> WebResult {
+    let mut csrf = String::new();
+    let mut name = String::new();
+    let mut scopes = Vec::new();
+    for (k, v) in form_urlencoded::parse(&body) {
+        match k.as_ref() {
+            "csrf" => csrf = v.into_owned(),
+            "name" => name = v.trim().to_string(),
+            "scope" => scopes.push(v.into_owned()),
+            _ => {}
+        }
+    }
+    check_csrf(&app, &user, &csrf)?;
+    let problem = if name.chars().count() > 100 {
+        Some("The token name is limited to 100 characters.".to_string())
+    } else {
+        None
+    };
+    let scopes = match problem {
+        Some(p) => Err(p),
+        None => crate::api::auth::parse_scopes(scopes.iter().map(String::as_str)),
+    };
+    let scopes = match scopes {
+        Ok(scopes) => scopes,
+        Err(message) => {
+            let page = account_render(&app, user, Some(message), None).await?;
+            return Ok((StatusCode::BAD_REQUEST, Html(page.render()?)).into_response());
+        }
+    };
+    let (token, row) = crate::api::auth::create_token(&app.store, user.id, &name, &scopes).await?;
+    let notice = format!(
+        "Created token {}.",
+        if row.name.is_empty() {
+            "…".to_string() + &row.token_last_chars
+        } else {
+            row.name.clone()
+        }
+    );
+    let mut page = account_render(&app, user, None, Some(notice)).await?;
+    page.new_token = Some(token);
+    // The secret must not linger in caches or history.
+    Ok((
+        [(axum::http::header::CACHE_CONTROL, "no-store")],
+        Html(page.render()?),
+    )
+        .into_response())
+}
+
+async fn revoke_token(
+    State(app): State<AppState>,
+    user: CurrentUser,
+    Path(token_id): Path<i64>,
+    Form(form): Form<CsrfOnly>,
+) -> WebResult {
+    check_csrf(&app, &user, &form.csrf)?;
+    app.store.revoke_api_token(user.id, token_id).await?;
+    Ok(Redirect::to("/account#api-tokens").into_response())
 }
 
 async fn account_page(State(app): State<AppState>, user: CurrentUser) -> WebResult {
