@@ -121,6 +121,7 @@ pub async fn start(
         shutting_down: Arc::new(AtomicBool::new(false)),
     };
     crate::alerts::spawn(&state);
+    crate::ops::retention::spawn(&state);
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
     let task = tokio::spawn(serve(listener, state.clone(), shutdown_rx, pipeline_handle));
     Ok(RunningServer {

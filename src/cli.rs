@@ -43,6 +43,36 @@ enum Command {
         #[arg(long, default_value = "admin")]
         password: String,
     },
+    /// Apply retention now: delete events past their project's age limit or
+    /// event cap (with their attachments), in bounded batches.
+    Purge,
+    /// Write projects, DSN keys, issues and events as JSON lines.
+    Export {
+        /// Only this project (id, slug or org/slug); repeatable.
+        #[arg(long = "project")]
+        projects: Vec<String>,
+        /// Write here instead of standard output.
+        #[arg(long, short)]
+        output: Option<std::path::PathBuf>,
+    },
+    /// Load a `snag export` file (or standard input) in one transaction.
+    Import {
+        /// The export file; `-` or absent for standard input.
+        file: Option<std::path::PathBuf>,
+    },
+    /// Manage dashboard users.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// One line per user: <email> <role> <active|disabled> <admin|-> <last login>.
+    List,
+    /// Disable a user and end their sessions.
+    Disable { email: String },
+    /// Enable a disabled user again.
+    Enable { email: String },
 }
 
 #[derive(Args)]
@@ -72,6 +102,9 @@ enum ProjectCommand {
     },
     /// One line per project: <org-slug> <project-slug> <project-id> <dsn>.
     List,
+    /// One line per DSN key of a project (id, slug or org/slug):
+    /// <key-id> <active|revoked> <rate limit/min|-> <label> <dsn>.
+    Keys { project: String },
 }
 
 pub fn init_logging(format: LogFormat) {
@@ -88,6 +121,25 @@ pub fn init_logging(format: LogFormat) {
             .with_current_span(false)
             .init(),
         LogFormat::Pretty => builder.init(),
+    }
+}
+
+/// A project by id, slug or org/slug.
+async fn find_project(store: &Store, text: &str) -> anyhow::Result<crate::store::ProjectRow> {
+    let text = text.trim();
+    let projects = store.list_projects().await?;
+    let matches: Vec<_> = projects
+        .into_iter()
+        .filter(|p| {
+            text.parse::<i64>().ok() == Some(p.id)
+                || p.slug == text
+                || format!("{}/{}", p.organization_slug, p.slug) == text
+        })
+        .collect();
+    match matches.len() {
+        0 => bail!("no project {text:?} (use `snag project list`)"),
+        1 => Ok(matches.into_iter().next().expect("one match")),
+        _ => bail!("{text:?} names several projects; use org/slug or the id"),
     }
 }
 
@@ -171,6 +223,102 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Project(ProjectCommand::Keys { project }) => {
+            let store = connect(&config).await?;
+            let project = find_project(&store, &project).await?;
+            for k in store.project_keys(project.id).await? {
+                println!(
+                    "{} {} {} {} {}",
+                    k.id,
+                    if k.is_active { "active" } else { "revoked" },
+                    k.rate_limit_per_minute
+                        .map(|n| n.to_string())
+                        .unwrap_or_else(|| "-".into()),
+                    k.label.replace(char::is_whitespace, "_"),
+                    config.dsn(&k.public_key, project.id)
+                );
+            }
+            Ok(())
+        }
+        Command::Purge => {
+            let store = connect(&config).await?;
+            let Some(lock) = store.try_purge_lock().await? else {
+                bail!("another process is purging right now; try again later");
+            };
+            let report = crate::ops::retention::purge_once(
+                &store,
+                &config.retention,
+                &crate::ops::retention::Never,
+            )
+            .await;
+            lock.release().await;
+            println!("{}", report?);
+            Ok(())
+        }
+        Command::Export { projects, output } => {
+            let store = connect(&config).await?;
+            let mut ids = Vec::new();
+            for p in &projects {
+                ids.push(find_project(&store, p).await?.id);
+            }
+            let counts = match &output {
+                Some(path) => {
+                    let file = std::fs::File::create(path)
+                        .with_context(|| format!("cannot create {}", path.display()))?;
+                    let mut out = std::io::BufWriter::new(file);
+                    crate::ops::backup::export(&store, &ids, &mut out).await?
+                }
+                None => {
+                    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                    crate::ops::backup::export(&store, &ids, &mut out).await?
+                }
+            };
+            eprintln!("exported {counts}");
+            Ok(())
+        }
+        Command::Import { file } => {
+            let store = connect(&config).await?;
+            let result = match file.as_deref() {
+                Some(path) if path != std::path::Path::new("-") => {
+                    let f = std::fs::File::open(path)
+                        .with_context(|| format!("cannot open {}", path.display()))?;
+                    crate::ops::backup::import(&store, std::io::BufReader::new(f)).await
+                }
+                _ => crate::ops::backup::import(&store, std::io::stdin().lock()).await,
+            };
+            let (counts, projects) = result.context("nothing was imported")?;
+            println!("imported {counts}");
+            for p in projects {
+                if p.id != p.source_id {
+                    println!(
+                        "note: project {} is now id {} (id {} was taken); its DSNs changed",
+                        p.slug, p.id, p.source_id
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::User(UserCommand::List) => {
+            let store = connect(&config).await?;
+            for (u, role) in store.list_users_with_roles().await? {
+                println!(
+                    "{} {role} {} {} {}",
+                    u.email,
+                    if u.is_active { "active" } else { "disabled" },
+                    if u.is_admin { "admin" } else { "-" },
+                    u.last_login_at
+                        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+                        .unwrap_or_else(|| "never".into())
+                );
+            }
+            Ok(())
+        }
+        Command::User(UserCommand::Disable { email }) => {
+            set_user_active(&config, &email, false).await
+        }
+        Command::User(UserCommand::Enable { email }) => {
+            set_user_active(&config, &email, true).await
+        }
         Command::Check => {
             config.signing_key().context("configuration")?;
             crate::ingest::limits::Limits::from_env()
@@ -220,6 +368,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn set_user_active(config: &Config, email: &str, active: bool) -> anyhow::Result<()> {
+    let store = connect(config).await?;
+    let Some(user) = store.user_by_email(email.trim()).await? else {
+        bail!(
+            "no user with email {:?} (use `snag user list`)",
+            email.trim()
+        );
+    };
+    store.set_user_active(user.id, active).await?;
+    println!(
+        "{} {}",
+        if active { "enabled" } else { "disabled" },
+        user.email
+    );
+    Ok(())
 }
 
 fn running_as_root() -> bool {

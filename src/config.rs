@@ -35,6 +35,58 @@ pub struct Config {
     pub session_ttl: Duration,
     /// Peers whose X-Forwarded-For / X-Real-IP headers are believed.
     pub trusted_proxies: Vec<IpNet>,
+    pub retention: RetentionPolicy,
+}
+
+/// Instance-wide retention defaults and how the background purge paces
+/// itself (projects may override the limits).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetentionPolicy {
+    /// Events older than this are purged; None keeps them forever.
+    pub days: Option<i64>,
+    /// A project keeps at most this many events; None is no cap.
+    pub max_events: Option<i64>,
+    /// Time between purge passes; zero disables the background job.
+    pub interval: Duration,
+    /// Rows per delete statement.
+    pub batch: i64,
+    /// Sleep between statements, so purging yields to ingest.
+    pub pause: Duration,
+}
+
+impl Default for RetentionPolicy {
+    fn default() -> Self {
+        Self {
+            days: Some(90),
+            max_events: None,
+            interval: Duration::from_secs(3600),
+            batch: 1000,
+            pause: Duration::from_millis(50),
+        }
+    }
+}
+
+impl RetentionPolicy {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let defaults = Self::default();
+        let positive = |n: i64| (n > 0).then_some(n);
+        Ok(Self {
+            days: positive(parse_num(
+                "SNAG_RETENTION_DAYS",
+                defaults.days.unwrap_or(0),
+            )?),
+            max_events: positive(parse_num("SNAG_RETENTION_MAX_EVENTS", 0)?),
+            interval: Duration::from_secs(parse_num(
+                "SNAG_RETENTION_INTERVAL_SECS",
+                defaults.interval.as_secs(),
+            )?),
+            batch: parse_num("SNAG_RETENTION_BATCH", defaults.batch)?.clamp(1, 100_000),
+            pause: Duration::from_millis(parse_num(
+                "SNAG_RETENTION_PAUSE_MS",
+                defaults.pause.as_millis() as u64,
+            )?),
+        })
+    }
 }
 
 /// An address block such as `10.0.0.0/8` or `::1/128` (a bare address is a
@@ -147,6 +199,7 @@ impl Config {
             shutdown_grace: Duration::from_secs(25),
             session_ttl: Duration::from_secs(14 * 24 * 3600),
             trusted_proxies: Vec::new(),
+            retention: RetentionPolicy::default(),
         }
     }
 
@@ -195,6 +248,7 @@ impl Config {
                 3600 * parse_num::<u64>("SNAG_SESSION_HOURS", 24 * 14)?,
             ),
             trusted_proxies: parse_proxies()?,
+            retention: RetentionPolicy::from_env()?,
         })
     }
 

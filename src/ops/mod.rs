@@ -1,6 +1,8 @@
 //! Health, readiness, metrics, request accounting and shutdown signals.
 
+pub mod backup;
 pub mod metrics;
+pub mod retention;
 
 use crate::app::AppState;
 use axum::extract::{MatchedPath, Request, State};
@@ -64,6 +66,16 @@ pub async fn metrics(State(app): State<AppState>) -> Response {
             "snag_db_pool_idle",
             "Idle database connections.",
             pool.num_idle() as f64,
+        ),
+        (
+            "snag_db_pool_in_use",
+            "Database connections checked out of the pool.",
+            f64::from(pool.size()) - pool.num_idle() as f64,
+        ),
+        (
+            "snag_db_pool_max_connections",
+            "Configured pool size (SNAG_DB_MAX_CONNECTIONS).",
+            f64::from(pool.options().get_max_connections()),
         ),
     ];
     (

@@ -2,9 +2,11 @@
 //! outside this module builds a query.
 
 pub mod alerts;
+pub mod backup;
 mod events;
 mod issues;
 mod projects;
+pub mod retention;
 mod teams;
 mod users;
 pub mod write;

@@ -4,6 +4,7 @@ mod access;
 mod account;
 pub mod auth;
 mod list;
+mod retention;
 mod settings;
 pub mod view;
 
@@ -41,6 +42,7 @@ pub fn router() -> Router<AppState> {
         .merge(list::router())
         .merge(account::router())
         .merge(settings::router())
+        .merge(retention::router())
         .layer(axum::middleware::from_fn(security_headers))
 }
 

@@ -42,6 +42,7 @@ struct SettingsPage {
     rules_error: Option<String>,
     notice: Option<String>,
     deliveries: Vec<AlertDelivery>,
+    retention: super::retention::RetentionView,
 }
 
 #[derive(Template)]
@@ -85,6 +86,7 @@ async fn page(
         None => (project.fingerprint_rules.clone(), None),
     };
     let deliveries = app.store.alert_deliveries(project_id, 20).await?;
+    let retention = super::retention::view(app, project_id).await?;
     render(SettingsPage {
         user,
         project,
@@ -94,6 +96,7 @@ async fn page(
         rules_error,
         notice,
         deliveries,
+        retention,
     })
 }
 
