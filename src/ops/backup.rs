@@ -19,6 +19,8 @@ pub enum BackupError {
     Write(std::io::Error),
     #[error("line {line}: {message}")]
     Input { line: usize, message: String },
+    #[error("the input is empty (expected a `snag export` file)")]
+    Empty,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -188,10 +190,7 @@ pub async fn import(
         }
     }
     if !saw_header {
-        return Err(BackupError::Input {
-            line: 0,
-            message: "the input is empty".into(),
-        });
+        return Err(BackupError::Empty);
     }
     let imported = import.commit().await?;
     Ok((counts, imported))
