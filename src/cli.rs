@@ -107,21 +107,30 @@ enum ProjectCommand {
     Keys { project: String },
 }
 
-pub fn init_logging(format: LogFormat) {
+/// Logs go to stdout (JSON lines by default, with the request's id on
+/// every line logged while serving it); with `self_report`, error-level
+/// events also go to SNAG_SENTRY_DSN.
+pub fn init_logging(format: LogFormat, self_report: bool) {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = tracing_subscriber::EnvFilter::try_from_env("SNAG_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| "info,sqlx=warn".into());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stdout);
-    match format {
-        LogFormat::Json => builder
+    let stdout = tracing_subscriber::fmt::layer().with_writer(std::io::stdout);
+    let stdout = match format {
+        LogFormat::Json => stdout
             .json()
             .flatten_event(true)
-            .with_current_span(false)
-            .init(),
-        LogFormat::Pretty => builder.init(),
-    }
+            .with_current_span(true)
+            .with_span_list(false)
+            .boxed(),
+        LogFormat::Pretty => stdout.boxed(),
+    };
+    let _ = tracing_subscriber::registry()
+        .with(stdout.with_filter(filter))
+        .with(self_report.then(crate::ops::selfreport::layer))
+        .try_init();
 }
 
 /// A project by id, slug or org/slug.
@@ -402,7 +411,12 @@ fn running_as_root() -> bool {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    init_logging(config.log_format);
+    let reporter = crate::ops::selfreport::init(
+        config.sentry_dsn.as_deref(),
+        config.sentry_environment.as_deref(),
+    )
+    .map_err(anyhow::Error::msg)?;
+    init_logging(config.log_format, reporter.is_some());
     if config.secret_key.is_none() && !config.dev_mode {
         bail!("SNAG_SECRET_KEY is not set (set it, or SNAG_DEV=1 for local development)");
     }

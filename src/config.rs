@@ -36,6 +36,9 @@ pub struct Config {
     /// Peers whose X-Forwarded-For / X-Real-IP headers are believed.
     pub trusted_proxies: Vec<IpNet>,
     pub retention: RetentionPolicy,
+    /// Where Snag reports its own errors (any Sentry-compatible server).
+    pub sentry_dsn: Option<String>,
+    pub sentry_environment: Option<String>,
 }
 
 /// Instance-wide retention defaults and how the background purge paces
@@ -200,6 +203,8 @@ impl Config {
             session_ttl: Duration::from_secs(14 * 24 * 3600),
             trusted_proxies: Vec::new(),
             retention: RetentionPolicy::default(),
+            sentry_dsn: None,
+            sentry_environment: None,
         }
     }
 
@@ -249,6 +254,8 @@ impl Config {
             ),
             trusted_proxies: parse_proxies()?,
             retention: RetentionPolicy::from_env()?,
+            sentry_dsn: env_var("SNAG_SENTRY_DSN"),
+            sentry_environment: env_var("SNAG_SENTRY_ENVIRONMENT"),
         })
     }
 
