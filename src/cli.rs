@@ -437,12 +437,68 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             pending.len()
         );
     }
-    let listener =
-        app::bind(config.bind).with_context(|| format!("cannot listen on {}", config.bind))?;
-    let grace = config.shutdown_grace;
+    let listener = match crate::ops::reload::take_inherited_listener() {
+        Some(inherited) => {
+            inherited.set_nonblocking(true)?;
+            let local = inherited.local_addr()?;
+            if local != config.bind {
+                tracing::warn!(inherited = %local, configured = %config.bind,
+                    "serving on the inherited socket, not SNAG_BIND");
+            }
+            tokio::net::TcpListener::from_std(inherited)?
+        }
+        None => {
+            app::bind(config.bind).with_context(|| format!("cannot listen on {}", config.bind))?
+        }
+    };
+    // A second handle on the socket, for handing it to a successor.
+    let handover = {
+        let std_listener = listener.into_std()?;
+        let copy = std_listener.try_clone()?;
+        (tokio::net::TcpListener::from_std(std_listener)?, copy)
+    };
+    let (listener, handover) = handover;
+    let (grace, drain_delay, reload_timeout) = (
+        config.shutdown_grace,
+        config.drain_delay,
+        config.reload_timeout,
+    );
+    let mut signals = crate::ops::reload::Signals::new()?;
     let mut server = app::start(config, store, listener).await?;
-    tracing::info!(addr = %server.addr, base_url = %server.state.config.base_url, "listening");
-    crate::ops::shutdown_signal().await;
+    tracing::info!(
+        addr = %server.addr,
+        base_url = %server.state.config.base_url,
+        pid = std::process::id(),
+        version = env!("CARGO_PKG_VERSION"),
+        "listening"
+    );
+    crate::ops::reload::notify_ready();
+    loop {
+        match signals.next().await {
+            crate::ops::reload::Signal::Stop => {
+                tracing::info!("shutdown requested");
+                break;
+            }
+            crate::ops::reload::Signal::Reload => {
+                tracing::info!("reload requested: starting a new process on the same socket");
+                match crate::ops::reload::hand_over(&handover, reload_timeout).await {
+                    Ok(pid) => {
+                        tracing::info!(successor = pid, "successor is serving; handing over");
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "reload failed; this process keeps serving");
+                    }
+                }
+            }
+        }
+    }
+    // Stop accepting first (a successor takes the queue), give open
+    // keep-alive connections a moment to move over, then close them and
+    // wait for in-flight requests and the write queue.
+    server.stop_accepting();
+    drop(handover);
+    tokio::time::sleep(drain_delay).await;
     server.trigger_shutdown();
     match tokio::time::timeout(grace, server.wait()).await {
         Ok(result) => result.context("server error")?,
@@ -451,5 +507,6 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             "in-flight requests did not finish in time"
         ),
     }
+    drop(reporter);
     Ok(())
 }

@@ -32,6 +32,12 @@ pub struct Config {
     pub pipeline_queue: usize,
     pub pipeline_batch: usize,
     pub shutdown_grace: Duration,
+    /// On shutdown or hand-over: how long the process keeps its open
+    /// connections (answering with `Connection: close`) after it stopped
+    /// accepting, before idle keep-alive connections are closed.
+    pub drain_delay: Duration,
+    /// How long SIGHUP waits for the successor to become ready.
+    pub reload_timeout: Duration,
     pub session_ttl: Duration,
     /// Peers whose X-Forwarded-For / X-Real-IP headers are believed.
     pub trusted_proxies: Vec<IpNet>,
@@ -200,6 +206,8 @@ impl Config {
             pipeline_queue: 10_000,
             pipeline_batch: 500,
             shutdown_grace: Duration::from_secs(25),
+            drain_delay: Duration::from_millis(500),
+            reload_timeout: Duration::from_secs(60),
             session_ttl: Duration::from_secs(14 * 24 * 3600),
             trusted_proxies: Vec::new(),
             retention: RetentionPolicy::default(),
@@ -249,6 +257,8 @@ impl Config {
             pipeline_queue: parse_num("SNAG_PIPELINE_QUEUE", 10_000)?,
             pipeline_batch: parse_num("SNAG_PIPELINE_BATCH", 500)?,
             shutdown_grace: Duration::from_secs(parse_num("SNAG_SHUTDOWN_GRACE_SECS", 25)?),
+            drain_delay: Duration::from_millis(parse_num("SNAG_DRAIN_DELAY_MS", 500)?),
+            reload_timeout: Duration::from_secs(parse_num("SNAG_RELOAD_TIMEOUT_SECS", 60)?),
             session_ttl: Duration::from_secs(
                 3600 * parse_num::<u64>("SNAG_SESSION_HOURS", 24 * 14)?,
             ),

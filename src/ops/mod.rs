@@ -1,7 +1,9 @@
 //! Health, readiness, metrics, request accounting and shutdown signals.
 
 pub mod backup;
+pub mod listener;
 pub mod metrics;
+pub mod reload;
 pub mod retention;
 pub mod selfreport;
 
