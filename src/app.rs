@@ -171,6 +171,9 @@ async fn serve(
                     let client = crate::config::client_ip(peer, req.headers(), &trusted);
                     let headers = req.headers_mut();
                     headers.remove("x-real-ip");
+                    if !crate::config::is_trusted(peer, &trusted) {
+                        headers.remove("x-forwarded-proto");
+                    }
                     if let Ok(value) = axum::http::HeaderValue::from_str(&client.to_string()) {
                         headers.insert("x-forwarded-for", value);
                     }

@@ -156,6 +156,20 @@ pub fn client_ip(peer: IpAddr, headers: &axum::http::HeaderMap, trusted: &[IpNet
         .unwrap_or(peer)
 }
 
+pub fn is_trusted(peer: IpAddr, trusted: &[IpNet]) -> bool {
+    trusted.iter().any(|net| net.contains(peer))
+}
+
+/// Whether a request reached the proxy over https, per X-Forwarded-Proto
+/// (the edge removes that header unless the peer is a trusted proxy).
+pub fn forwarded_https(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"))
+}
+
 /// Reads a variable, treating an empty value as unset (shell scripts often
 /// export `VAR=` to mean "default").
 pub fn env_var(name: &str) -> Option<String> {
@@ -282,6 +296,12 @@ impl Config {
 
     pub fn secure_cookies(&self) -> bool {
         self.base_url.starts_with("https://")
+    }
+
+    /// Secure cookies for this request: always behind an https public URL,
+    /// and whenever a trusted proxy reports the client used https.
+    pub fn secure_cookies_for(&self, headers: &axum::http::HeaderMap) -> bool {
+        self.secure_cookies() || forwarded_https(headers)
     }
 
     /// The DSN an SDK uses to reach `project_id` with `public_key`.
