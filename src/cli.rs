@@ -379,6 +379,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// sqlx turns `0050_contract_drop_x.sql` into the description
+/// "contract drop x".
+fn is_contract_migration(description: &str) -> bool {
+    description
+        .split([' ', '_'])
+        .next()
+        .is_some_and(|w| w.eq_ignore_ascii_case("contract"))
+}
+
 async fn set_user_active(config: &Config, email: &str, active: bool) -> anyhow::Result<()> {
     let store = connect(config).await?;
     let Some(user) = store.user_by_email(email.trim()).await? else {
@@ -424,11 +433,26 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         bail!("refusing to serve as root; run as an unprivileged user (or set SNAG_ALLOW_ROOT=1)");
     }
     let store = connect(&config).await?;
-    let unknown = store.unknown_migrations().await?;
-    if !unknown.is_empty() {
+    // Expand/contract: a newer release's additive migrations leave this
+    // binary working (that is what lets two releases run side by side and
+    // a rollback work); a contract migration (named `NNNN_contract_…`)
+    // removed or changed something this binary may rely on.
+    let (contract, expand): (Vec<_>, Vec<_>) = store
+        .unknown_migrations()
+        .await?
+        .into_iter()
+        .partition(|(_, description)| is_contract_migration(description));
+    if !contract.is_empty() {
+        let names: Vec<String> = contract.iter().map(|(v, d)| format!("{v}_{d}")).collect();
         bail!(
-            "the database schema is newer than this binary (unknown migrations {unknown:?}); deploy the newer release"
+            "the database schema is newer than this binary (unknown contract migrations {}); deploy the newer release",
+            names.join(", ")
         );
+    }
+    if !expand.is_empty() {
+        let names: Vec<String> = expand.iter().map(|(v, d)| format!("{v}_{d}")).collect();
+        tracing::warn!(migrations = %names.join(", "),
+            "the schema has additive migrations from a newer release; serving (expand/contract)");
     }
     let pending = store.pending_migrations().await?;
     if !pending.is_empty() {

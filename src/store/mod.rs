@@ -105,22 +105,21 @@ impl Store {
             .collect())
     }
 
-    /// Applied migrations this binary does not know: the schema was migrated
-    /// by a newer release, and running against it could corrupt data.
-    pub async fn unknown_migrations(&self) -> Result<Vec<i64>> {
-        let applied: Vec<i64> =
-            sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
-                .fetch_all(&self.pool)
-                .await
-                .or_else(|e| match &e {
-                    sqlx::Error::Database(db) if db.code().as_deref() == Some("42P01") => {
-                        Ok(Vec::new())
-                    }
-                    _ => Err(e),
-                })?;
+    /// Applied migrations this binary does not know, as (version,
+    /// description): the schema was migrated by a newer release.
+    pub async fn unknown_migrations(&self) -> Result<Vec<(i64, String)>> {
+        let applied: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT version, description FROM _sqlx_migrations ORDER BY version",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .or_else(|e| match &e {
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("42P01") => Ok(Vec::new()),
+            _ => Err(e),
+        })?;
         Ok(applied
             .into_iter()
-            .filter(|v| !MIGRATOR.iter().any(|m| m.version == *v))
+            .filter(|(v, _)| !MIGRATOR.iter().any(|m| m.version == *v))
             .collect())
     }
 
