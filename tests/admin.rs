@@ -295,7 +295,7 @@ async fn import_into_a_busy_instance_moves_ids_and_says_so(pool: PgPool) {
     let imported = snag_with_input(&["import", "-"], &url, Some(text.as_bytes()));
     assert!(imported.status.success(), "{}", stderr(&imported));
     assert!(
-        stdout(&imported).contains(&format!("note: project default/jobs is now id")),
+        stdout(&imported).contains("note: project default/jobs is now id"),
         "{}",
         stdout(&imported)
     );

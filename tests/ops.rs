@@ -86,7 +86,10 @@ async fn migrate_check_serve_and_newer_schema(pool: PgPool) {
     .unwrap();
     let serving = SnagProcess::spawn(&url, free_port(), &[]).await;
     let log = std::fs::read_to_string(&serving.log_path).unwrap();
-    assert!(log.contains("additive migrations from a newer release"), "{log}");
+    assert!(
+        log.contains("additive migrations from a newer release"),
+        "{log}"
+    );
     drop(serving);
     // A contract migration removed something: refuse.
     sqlx::query(
@@ -100,7 +103,10 @@ async fn migrate_check_serve_and_newer_schema(pool: PgPool) {
     assert_eq!(serve.status.code(), Some(1));
     let err = stderr(&serve);
     assert!(err.contains("newer than this binary"), "{err}");
-    assert!(err.contains("99990102000000_contract drop issue culprit"), "{err}");
+    assert!(
+        err.contains("99990102000000_contract drop issue culprit"),
+        "{err}"
+    );
     assert!(!err.contains("future column"), "{err}");
 }
 

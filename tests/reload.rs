@@ -248,13 +248,6 @@ async fn three_reloads_under_load_lose_nothing(pool: PgPool) {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        if reload == 1 {
-            let status = first.wait().unwrap();
-            assert!(
-                status.success(),
-                "the first process exits 0 after handing over: {status}"
-            );
-        }
         // The successor runs the replaced binary and the new configuration.
         let exe_link = std::fs::read_link(format!("/proc/{successor}/exe")).unwrap();
         assert!(
@@ -273,6 +266,11 @@ async fn three_reloads_under_load_lose_nothing(pool: PgPool) {
         );
         current = successor;
     }
+    let status = first.wait().unwrap();
+    assert!(
+        status.success(),
+        "the first process exits 0 after handing over: {status}"
+    );
     stop.store(true, Ordering::Relaxed);
     for w in workers {
         w.await.unwrap();

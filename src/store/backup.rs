@@ -47,6 +47,13 @@ pub struct TagRecord {
     pub last_seen: DateTime<Utc>,
 }
 
+#[derive(sqlx::FromRow)]
+struct IssueTag {
+    issue_id: i64,
+    #[sqlx(flatten)]
+    tag: TagRecord,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct IssueRecord {
     #[serde(skip)]
@@ -179,7 +186,7 @@ impl Store {
         .bind(&ids)
         .fetch_all(&self.pool)
         .await?;
-        let tags: Vec<(i64, String, String, i64, DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
+        let tags: Vec<IssueTag> = sqlx::query_as(
             "SELECT issue_id, key, value, times_seen, first_seen, last_seen FROM issue_tag
               WHERE issue_id = ANY($1) ORDER BY key, value",
         )
@@ -199,14 +206,8 @@ impl Store {
         for (issue_id, hash) in hashes {
             issues[index[&issue_id]].hashes.push(hash);
         }
-        for (issue_id, key, value, times_seen, first_seen, last_seen) in tags {
-            issues[index[&issue_id]].tags.push(TagRecord {
-                key,
-                value,
-                times_seen,
-                first_seen,
-                last_seen,
-            });
+        for IssueTag { issue_id, tag } in tags {
+            issues[index[&issue_id]].tags.push(tag);
         }
         for (issue_id, hour, count) in hourly {
             issues[index[&issue_id]].hourly.push((hour, count));

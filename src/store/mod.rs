@@ -108,15 +108,16 @@ impl Store {
     /// Applied migrations this binary does not know, as (version,
     /// description): the schema was migrated by a newer release.
     pub async fn unknown_migrations(&self) -> Result<Vec<(i64, String)>> {
-        let applied: Vec<(i64, String)> = sqlx::query_as(
-            "SELECT version, description FROM _sqlx_migrations ORDER BY version",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .or_else(|e| match &e {
-            sqlx::Error::Database(db) if db.code().as_deref() == Some("42P01") => Ok(Vec::new()),
-            _ => Err(e),
-        })?;
+        let applied: Vec<(i64, String)> =
+            sqlx::query_as("SELECT version, description FROM _sqlx_migrations ORDER BY version")
+                .fetch_all(&self.pool)
+                .await
+                .or_else(|e| match &e {
+                    sqlx::Error::Database(db) if db.code().as_deref() == Some("42P01") => {
+                        Ok(Vec::new())
+                    }
+                    _ => Err(e),
+                })?;
         Ok(applied
             .into_iter()
             .filter(|(v, _)| !MIGRATOR.iter().any(|m| m.version == *v))
