@@ -258,3 +258,21 @@ async fn metrics_cover_ingest_pipeline_pool_and_outbox(pool: PgPool) {
     }
     app.server.shutdown().await.unwrap();
 }
+
+#[test]
+fn an_invalid_self_report_dsn_is_one_clear_error() {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_snag"))
+        .arg("serve")
+        .env("DATABASE_URL", "postgres://snag@127.0.0.1:1/none")
+        .env("SNAG_SECRET_KEY", "observability-secret-0123456789")
+        .env("SNAG_SENTRY_DSN", "not a dsn")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.starts_with("error: SNAG_SENTRY_DSN is invalid"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+}

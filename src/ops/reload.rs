@@ -45,6 +45,10 @@ pub enum ReloadError {
     },
     #[error("the path of the running binary is unknown")]
     NoExe,
+    #[error(
+        "running as PID 1 (a container's main process): exiting would stop the container; roll out a new container instead"
+    )]
+    Pid1,
     #[error("cannot start the new process: {0}")]
     Spawn(std::io::Error),
     #[error("the new process exited with {0} before it was ready (see its log lines)")]
@@ -152,6 +156,9 @@ fn env_file_overrides() -> Result<Vec<(String, String)>, ReloadError> {
 /// (at most `timeout`). Returns its pid; on error the successor is gone and
 /// this process keeps serving.
 pub async fn hand_over(listener: &TcpListener, timeout: Duration) -> Result<u32, ReloadError> {
+    if std::process::id() == 1 {
+        return Err(ReloadError::Pid1);
+    }
     let exe = EXE.get().cloned().flatten().ok_or(ReloadError::NoExe)?;
     let overrides = env_file_overrides()?;
     let listener = listener.try_clone().map_err(ReloadError::Spawn)?;
