@@ -1,5 +1,5 @@
-# Two stages: build with the Rust toolchain, run as an unprivileged user on
-# a slim Debian base.
+# Two stages: build with the Rust toolchain (release profile: LTO, stripped),
+# run as an unprivileged user on a slim Debian base.
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY . .
@@ -14,5 +14,6 @@ USER snag
 ENV SNAG_BIND=0.0.0.0:9000
 EXPOSE 9000
 HEALTHCHECK --interval=10s --timeout=3s CMD curl -fsS http://127.0.0.1:9000/healthz || exit 1
+STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/snag"]
 CMD ["serve"]

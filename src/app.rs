@@ -64,6 +64,7 @@ pub fn router(state: AppState) -> Router {
 pub struct RunningServer {
     pub addr: SocketAddr,
     pub state: AppState,
+    accepting: ops::listener::StopAccepting,
     shutdown: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -74,6 +75,13 @@ impl RunningServer {
     pub async fn shutdown(mut self) -> std::io::Result<()> {
         self.trigger_shutdown();
         self.wait().await
+    }
+
+    /// First step of a shutdown or hand-over: no new connections, readiness
+    /// 503, and responses on open connections ask clients to reconnect.
+    pub fn stop_accepting(&self) {
+        self.state.shutting_down.store(true, Ordering::Relaxed);
+        self.accepting.stop();
     }
 
     pub fn trigger_shutdown(&mut self) {
@@ -121,18 +129,21 @@ pub async fn start(
         shutting_down: Arc::new(AtomicBool::new(false)),
     };
     crate::alerts::spawn(&state);
+    crate::ops::retention::spawn(&state);
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
+    let (listener, accepting) = ops::listener::DrainableListener::new(listener, addr);
     let task = tokio::spawn(serve(listener, state.clone(), shutdown_rx, pipeline_handle));
     Ok(RunningServer {
         addr,
         state,
+        accepting,
         shutdown: Some(shutdown_tx),
         task,
     })
 }
 
 async fn serve(
-    listener: TcpListener,
+    listener: ops::listener::DrainableListener,
     state: AppState,
     shutdown: oneshot::Receiver<()>,
     pipeline: PipelineHandle,
@@ -151,7 +162,7 @@ async fn serve(
     // are believed. Downstream code only ever sees one X-Forwarded-For
     // value, the client address Snag trusts.
     let make_service = tower::service_fn(
-        move |incoming: axum::serve::IncomingStream<'_, TcpListener>| {
+        move |incoming: axum::serve::IncomingStream<'_, ops::listener::DrainableListener>| {
             let peer = incoming.remote_addr().ip();
             let app = app.clone();
             let trusted = trusted.clone();
@@ -160,6 +171,9 @@ async fn serve(
                     let client = crate::config::client_ip(peer, req.headers(), &trusted);
                     let headers = req.headers_mut();
                     headers.remove("x-real-ip");
+                    if !crate::config::is_trusted(peer, &trusted) {
+                        headers.remove("x-forwarded-proto");
+                    }
                     if let Ok(value) = axum::http::HeaderValue::from_str(&client.to_string()) {
                         headers.insert("x-forwarded-for", value);
                     }

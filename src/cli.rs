@@ -46,6 +46,36 @@ enum Command {
         #[arg(long, default_value = "admin")]
         password: String,
     },
+    /// Apply retention now: delete events past their project's age limit or
+    /// event cap (with their attachments), in bounded batches.
+    Purge,
+    /// Write projects, DSN keys, issues and events as JSON lines.
+    Export {
+        /// Only this project (id, slug or org/slug); repeatable.
+        #[arg(long = "project")]
+        projects: Vec<String>,
+        /// Write here instead of standard output.
+        #[arg(long, short)]
+        output: Option<std::path::PathBuf>,
+    },
+    /// Load a `snag export` file (or standard input) in one transaction.
+    Import {
+        /// The export file; `-` or absent for standard input.
+        file: Option<std::path::PathBuf>,
+    },
+    /// Manage dashboard users.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// One line per user: <email> <role> <active|disabled> <admin|-> <last login>.
+    List,
+    /// Disable a user and end their sessions.
+    Disable { email: String },
+    /// Enable a disabled user again.
+    Enable { email: String },
 }
 
 #[derive(Args)]
@@ -75,6 +105,9 @@ enum ProjectCommand {
     },
     /// One line per project: <org-slug> <project-slug> <project-id> <dsn>.
     List,
+    /// One line per DSN key of a project (id, slug or org/slug):
+    /// <key-id> <active|revoked> <rate limit/min|-> <label> <dsn>.
+    Keys { project: String },
 }
 
 #[derive(Subcommand)]
@@ -93,20 +126,48 @@ enum TokenCommand {
     },
 }
 
-pub fn init_logging(format: LogFormat) {
+/// Logs go to stdout (JSON lines by default, with the request's id on
+/// every line logged while serving it); with `self_report`, error-level
+/// events also go to SNAG_SENTRY_DSN.
+pub fn init_logging(format: LogFormat, self_report: bool) {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = tracing_subscriber::EnvFilter::try_from_env("SNAG_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| "info,sqlx=warn".into());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stdout);
-    match format {
-        LogFormat::Json => builder
+    let stdout = tracing_subscriber::fmt::layer().with_writer(std::io::stdout);
+    let stdout = match format {
+        LogFormat::Json => stdout
             .json()
             .flatten_event(true)
-            .with_current_span(false)
-            .init(),
-        LogFormat::Pretty => builder.init(),
+            .with_current_span(true)
+            .with_span_list(false)
+            .boxed(),
+        LogFormat::Pretty => stdout.boxed(),
+    };
+    let _ = tracing_subscriber::registry()
+        .with(stdout.with_filter(filter))
+        .with(self_report.then(crate::ops::selfreport::layer))
+        .try_init();
+}
+
+/// A project by id, slug or org/slug.
+async fn find_project(store: &Store, text: &str) -> anyhow::Result<crate::store::ProjectRow> {
+    let text = text.trim();
+    let projects = store.list_projects().await?;
+    let matches: Vec<_> = projects
+        .into_iter()
+        .filter(|p| {
+            text.parse::<i64>().ok() == Some(p.id)
+                || p.slug == text
+                || format!("{}/{}", p.organization_slug, p.slug) == text
+        })
+        .collect();
+    match matches.len() {
+        0 => bail!("no project {text:?} (use `snag project list`)"),
+        1 => Ok(matches.into_iter().next().expect("one match")),
+        _ => bail!("{text:?} names several projects; use org/slug or the id"),
     }
 }
 
@@ -220,6 +281,102 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{token}");
             Ok(())
         }
+        Command::Project(ProjectCommand::Keys { project }) => {
+            let store = connect(&config).await?;
+            let project = find_project(&store, &project).await?;
+            for k in store.project_keys(project.id).await? {
+                println!(
+                    "{} {} {} {} {}",
+                    k.id,
+                    if k.is_active { "active" } else { "revoked" },
+                    k.rate_limit_per_minute
+                        .map(|n| n.to_string())
+                        .unwrap_or_else(|| "-".into()),
+                    k.label.replace(char::is_whitespace, "_"),
+                    config.dsn(&k.public_key, project.id)
+                );
+            }
+            Ok(())
+        }
+        Command::Purge => {
+            let store = connect(&config).await?;
+            let Some(lock) = store.try_purge_lock().await? else {
+                bail!("another process is purging right now; try again later");
+            };
+            let report = crate::ops::retention::purge_once(
+                &store,
+                &config.retention,
+                &crate::ops::retention::Never,
+            )
+            .await;
+            lock.release().await;
+            println!("{}", report?);
+            Ok(())
+        }
+        Command::Export { projects, output } => {
+            let store = connect(&config).await?;
+            let mut ids = Vec::new();
+            for p in &projects {
+                ids.push(find_project(&store, p).await?.id);
+            }
+            let counts = match &output {
+                Some(path) => {
+                    let file = std::fs::File::create(path)
+                        .with_context(|| format!("cannot create {}", path.display()))?;
+                    let mut out = std::io::BufWriter::new(file);
+                    crate::ops::backup::export(&store, &ids, &mut out).await?
+                }
+                None => {
+                    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                    crate::ops::backup::export(&store, &ids, &mut out).await?
+                }
+            };
+            eprintln!("exported {counts}");
+            Ok(())
+        }
+        Command::Import { file } => {
+            let store = connect(&config).await?;
+            let result = match file.as_deref() {
+                Some(path) if path != std::path::Path::new("-") => {
+                    let f = std::fs::File::open(path)
+                        .with_context(|| format!("cannot open {}", path.display()))?;
+                    crate::ops::backup::import(&store, std::io::BufReader::new(f)).await
+                }
+                _ => crate::ops::backup::import(&store, std::io::stdin().lock()).await,
+            };
+            let (counts, projects) = result.context("nothing was imported")?;
+            println!("imported {counts}");
+            for p in projects {
+                if p.id != p.source_id {
+                    println!(
+                        "note: project {} is now id {} (id {} was taken); its DSNs changed",
+                        p.slug, p.id, p.source_id
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::User(UserCommand::List) => {
+            let store = connect(&config).await?;
+            for (u, role) in store.list_users_with_roles().await? {
+                println!(
+                    "{} {role} {} {} {}",
+                    u.email,
+                    if u.is_active { "active" } else { "disabled" },
+                    if u.is_admin { "admin" } else { "-" },
+                    u.last_login_at
+                        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+                        .unwrap_or_else(|| "never".into())
+                );
+            }
+            Ok(())
+        }
+        Command::User(UserCommand::Disable { email }) => {
+            set_user_active(&config, &email, false).await
+        }
+        Command::User(UserCommand::Enable { email }) => {
+            set_user_active(&config, &email, true).await
+        }
         Command::Check => {
             config.signing_key().context("configuration")?;
             crate::ingest::limits::Limits::from_env()
@@ -271,6 +428,32 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// sqlx turns `0050_contract_drop_x.sql` into the description
+/// "contract drop x".
+fn is_contract_migration(description: &str) -> bool {
+    description
+        .split([' ', '_'])
+        .next()
+        .is_some_and(|w| w.eq_ignore_ascii_case("contract"))
+}
+
+async fn set_user_active(config: &Config, email: &str, active: bool) -> anyhow::Result<()> {
+    let store = connect(config).await?;
+    let Some(user) = store.user_by_email(email.trim()).await? else {
+        bail!(
+            "no user with email {:?} (use `snag user list`)",
+            email.trim()
+        );
+    };
+    store.set_user_active(user.id, active).await?;
+    println!(
+        "{} {}",
+        if active { "enabled" } else { "disabled" },
+        user.email
+    );
+    Ok(())
+}
+
 fn running_as_root() -> bool {
     // The effective uid from /proc: `geteuid` would need unsafe code, which
     // the crate denies.
@@ -286,7 +469,12 @@ fn running_as_root() -> bool {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    init_logging(config.log_format);
+    let reporter = crate::ops::selfreport::init(
+        config.sentry_dsn.as_deref(),
+        config.sentry_environment.as_deref(),
+    )
+    .map_err(anyhow::Error::msg)?;
+    init_logging(config.log_format, reporter.is_some());
     if config.secret_key.is_none() && !config.dev_mode {
         bail!("SNAG_SECRET_KEY is not set (set it, or SNAG_DEV=1 for local development)");
     }
@@ -294,11 +482,26 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         bail!("refusing to serve as root; run as an unprivileged user (or set SNAG_ALLOW_ROOT=1)");
     }
     let store = connect(&config).await?;
-    let unknown = store.unknown_migrations().await?;
-    if !unknown.is_empty() {
+    // Expand/contract: a newer release's additive migrations leave this
+    // binary working (that is what lets two releases run side by side and
+    // a rollback work); a contract migration (named `NNNN_contract_…`)
+    // removed or changed something this binary may rely on.
+    let (contract, expand): (Vec<_>, Vec<_>) = store
+        .unknown_migrations()
+        .await?
+        .into_iter()
+        .partition(|(_, description)| is_contract_migration(description));
+    if !contract.is_empty() {
+        let names: Vec<String> = contract.iter().map(|(v, d)| format!("{v}_{d}")).collect();
         bail!(
-            "the database schema is newer than this binary (unknown migrations {unknown:?}); deploy the newer release"
+            "the database schema is newer than this binary (unknown contract migrations {}); deploy the newer release",
+            names.join(", ")
         );
+    }
+    if !expand.is_empty() {
+        let names: Vec<String> = expand.iter().map(|(v, d)| format!("{v}_{d}")).collect();
+        tracing::warn!(migrations = %names.join(", "),
+            "the schema has additive migrations from a newer release; serving (expand/contract)");
     }
     let pending = store.pending_migrations().await?;
     if !pending.is_empty() {
@@ -307,12 +510,68 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             pending.len()
         );
     }
-    let listener =
-        app::bind(config.bind).with_context(|| format!("cannot listen on {}", config.bind))?;
-    let grace = config.shutdown_grace;
+    let listener = match crate::ops::reload::take_inherited_listener() {
+        Some(inherited) => {
+            inherited.set_nonblocking(true)?;
+            let local = inherited.local_addr()?;
+            if local != config.bind {
+                tracing::warn!(inherited = %local, configured = %config.bind,
+                    "serving on the inherited socket, not SNAG_BIND");
+            }
+            tokio::net::TcpListener::from_std(inherited)?
+        }
+        None => {
+            app::bind(config.bind).with_context(|| format!("cannot listen on {}", config.bind))?
+        }
+    };
+    // A second handle on the socket, for handing it to a successor.
+    let handover = {
+        let std_listener = listener.into_std()?;
+        let copy = std_listener.try_clone()?;
+        (tokio::net::TcpListener::from_std(std_listener)?, copy)
+    };
+    let (listener, handover) = handover;
+    let (grace, drain_delay, reload_timeout) = (
+        config.shutdown_grace,
+        config.drain_delay,
+        config.reload_timeout,
+    );
+    let mut signals = crate::ops::reload::Signals::new()?;
     let mut server = app::start(config, store, listener).await?;
-    tracing::info!(addr = %server.addr, base_url = %server.state.config.base_url, "listening");
-    crate::ops::shutdown_signal().await;
+    tracing::info!(
+        addr = %server.addr,
+        base_url = %server.state.config.base_url,
+        pid = std::process::id(),
+        version = env!("CARGO_PKG_VERSION"),
+        "listening"
+    );
+    crate::ops::reload::notify_ready();
+    loop {
+        match signals.next().await {
+            crate::ops::reload::Signal::Stop => {
+                tracing::info!("shutdown requested");
+                break;
+            }
+            crate::ops::reload::Signal::Reload => {
+                tracing::info!("reload requested: starting a new process on the same socket");
+                match crate::ops::reload::hand_over(&handover, reload_timeout).await {
+                    Ok(pid) => {
+                        tracing::info!(successor = pid, "successor is serving; handing over");
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "reload failed; this process keeps serving");
+                    }
+                }
+            }
+        }
+    }
+    // Stop accepting first (a successor takes the queue), give open
+    // keep-alive connections a moment to move over, then close them and
+    // wait for in-flight requests and the write queue.
+    server.stop_accepting();
+    drop(handover);
+    tokio::time::sleep(drain_delay).await;
     server.trigger_shutdown();
     match tokio::time::timeout(grace, server.wait()).await {
         Ok(result) => result.context("server error")?,
@@ -321,5 +580,6 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             "in-flight requests did not finish in time"
         ),
     }
+    drop(reporter);
     Ok(())
 }

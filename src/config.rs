@@ -32,9 +32,70 @@ pub struct Config {
     pub pipeline_queue: usize,
     pub pipeline_batch: usize,
     pub shutdown_grace: Duration,
+    /// On shutdown or hand-over: how long the process keeps its open
+    /// connections (answering with `Connection: close`) after it stopped
+    /// accepting, before idle keep-alive connections are closed.
+    pub drain_delay: Duration,
+    /// How long SIGHUP waits for the successor to become ready.
+    pub reload_timeout: Duration,
     pub session_ttl: Duration,
     /// Peers whose X-Forwarded-For / X-Real-IP headers are believed.
     pub trusted_proxies: Vec<IpNet>,
+    pub retention: RetentionPolicy,
+    /// Where Snag reports its own errors (any Sentry-compatible server).
+    pub sentry_dsn: Option<String>,
+    pub sentry_environment: Option<String>,
+}
+
+/// Instance-wide retention defaults and how the background purge paces
+/// itself (projects may override the limits).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetentionPolicy {
+    /// Events older than this are purged; None keeps them forever.
+    pub days: Option<i64>,
+    /// A project keeps at most this many events; None is no cap.
+    pub max_events: Option<i64>,
+    /// Time between purge passes; zero disables the background job.
+    pub interval: Duration,
+    /// Rows per delete statement.
+    pub batch: i64,
+    /// Sleep between statements, so purging yields to ingest.
+    pub pause: Duration,
+}
+
+impl Default for RetentionPolicy {
+    fn default() -> Self {
+        Self {
+            days: Some(90),
+            max_events: None,
+            interval: Duration::from_secs(3600),
+            batch: 1000,
+            pause: Duration::from_millis(50),
+        }
+    }
+}
+
+impl RetentionPolicy {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let defaults = Self::default();
+        let positive = |n: i64| (n > 0).then_some(n);
+        Ok(Self {
+            days: positive(parse_num(
+                "SNAG_RETENTION_DAYS",
+                defaults.days.unwrap_or(0),
+            )?),
+            max_events: positive(parse_num("SNAG_RETENTION_MAX_EVENTS", 0)?),
+            interval: Duration::from_secs(parse_num(
+                "SNAG_RETENTION_INTERVAL_SECS",
+                defaults.interval.as_secs(),
+            )?),
+            batch: parse_num("SNAG_RETENTION_BATCH", defaults.batch)?.clamp(1, 100_000),
+            pause: Duration::from_millis(parse_num(
+                "SNAG_RETENTION_PAUSE_MS",
+                defaults.pause.as_millis() as u64,
+            )?),
+        })
+    }
 }
 
 /// An address block such as `10.0.0.0/8` or `::1/128` (a bare address is a
@@ -95,6 +156,20 @@ pub fn client_ip(peer: IpAddr, headers: &axum::http::HeaderMap, trusted: &[IpNet
         .unwrap_or(peer)
 }
 
+pub fn is_trusted(peer: IpAddr, trusted: &[IpNet]) -> bool {
+    trusted.iter().any(|net| net.contains(peer))
+}
+
+/// Whether a request reached the proxy over https, per X-Forwarded-Proto
+/// (the edge removes that header unless the peer is a trusted proxy).
+pub fn forwarded_https(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"))
+}
+
 /// Reads a variable, treating an empty value as unset (shell scripts often
 /// export `VAR=` to mean "default").
 pub fn env_var(name: &str) -> Option<String> {
@@ -145,8 +220,13 @@ impl Config {
             pipeline_queue: 10_000,
             pipeline_batch: 500,
             shutdown_grace: Duration::from_secs(25),
+            drain_delay: Duration::from_millis(500),
+            reload_timeout: Duration::from_secs(60),
             session_ttl: Duration::from_secs(14 * 24 * 3600),
             trusted_proxies: Vec::new(),
+            retention: RetentionPolicy::default(),
+            sentry_dsn: None,
+            sentry_environment: None,
         }
     }
 
@@ -191,10 +271,15 @@ impl Config {
             pipeline_queue: parse_num("SNAG_PIPELINE_QUEUE", 10_000)?,
             pipeline_batch: parse_num("SNAG_PIPELINE_BATCH", 500)?,
             shutdown_grace: Duration::from_secs(parse_num("SNAG_SHUTDOWN_GRACE_SECS", 25)?),
+            drain_delay: Duration::from_millis(parse_num("SNAG_DRAIN_DELAY_MS", 500)?),
+            reload_timeout: Duration::from_secs(parse_num("SNAG_RELOAD_TIMEOUT_SECS", 60)?),
             session_ttl: Duration::from_secs(
                 3600 * parse_num::<u64>("SNAG_SESSION_HOURS", 24 * 14)?,
             ),
             trusted_proxies: parse_proxies()?,
+            retention: RetentionPolicy::from_env()?,
+            sentry_dsn: env_var("SNAG_SENTRY_DSN"),
+            sentry_environment: env_var("SNAG_SENTRY_ENVIRONMENT"),
         })
     }
 
@@ -211,6 +296,12 @@ impl Config {
 
     pub fn secure_cookies(&self) -> bool {
         self.base_url.starts_with("https://")
+    }
+
+    /// Secure cookies for this request: always behind an https public URL,
+    /// and whenever a trusted proxy reports the client used https.
+    pub fn secure_cookies_for(&self, headers: &axum::http::HeaderMap) -> bool {
+        self.secure_cookies() || forwarded_https(headers)
     }
 
     /// The DSN an SDK uses to reach `project_id` with `public_key`.

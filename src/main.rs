@@ -3,6 +3,8 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = snag::cli::Cli::parse();
+    // Before any thread exists: this reads (and clears) LISTEN_FDS.
+    snag::ops::reload::capture_startup_state();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -75,20 +75,39 @@ async fn migrate_check_serve_and_newer_schema(pool: PgPool) {
     let check = snag(&["check"], &env);
     assert!(check.status.success(), "{}", stderr(&check));
 
+    // A newer release's additive migration: this binary keeps serving
+    // (side-by-side deploys and rollbacks rely on it).
     sqlx::query(
         "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
-         VALUES (99990101000000, 'from the future', true, '\\x00', 0)",
+         VALUES (99990101000000, 'add future column', true, '\\x00', 0)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let serving = SnagProcess::spawn(&url, free_port(), &[]).await;
+    let log = std::fs::read_to_string(&serving.log_path).unwrap();
+    assert!(
+        log.contains("additive migrations from a newer release"),
+        "{log}"
+    );
+    drop(serving);
+    // A contract migration removed something: refuse.
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+         VALUES (99990102000000, 'contract drop issue culprit', true, '\\x00', 0)",
     )
     .execute(&pool)
     .await
     .unwrap();
     let serve = snag(&["serve"], &env);
     assert_eq!(serve.status.code(), Some(1));
+    let err = stderr(&serve);
+    assert!(err.contains("newer than this binary"), "{err}");
     assert!(
-        stderr(&serve).contains("newer than this binary"),
-        "{}",
-        stderr(&serve)
+        err.contains("99990102000000_contract drop issue culprit"),
+        "{err}"
     );
+    assert!(!err.contains("future column"), "{err}");
 }
 
 #[sqlx::test]

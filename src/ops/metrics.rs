@@ -6,24 +6,41 @@ use std::fmt::Write;
 use std::sync::Mutex;
 use std::time::Duration;
 
-const LATENCY_BUCKETS: [f64; 10] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+const LATENCY_BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+/// Requests per group commit; the writer takes up to SNAG_PIPELINE_BATCH.
+const BATCH_SIZE_BUCKETS: &[f64] = &[1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0];
 
-#[derive(Default)]
 struct Histogram {
-    buckets: [u64; LATENCY_BUCKETS.len()],
+    bounds: &'static [f64],
+    buckets: Vec<u64>,
     count: u64,
     sum: f64,
 }
 
+impl Default for Histogram {
+    fn default() -> Self {
+        Self::with_bounds(LATENCY_BUCKETS)
+    }
+}
+
 impl Histogram {
-    fn observe(&mut self, secs: f64) {
-        for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
-            if secs <= *bound {
+    fn with_bounds(bounds: &'static [f64]) -> Self {
+        Self {
+            bounds,
+            buckets: vec![0; bounds.len()],
+            count: 0,
+            sum: 0.0,
+        }
+    }
+
+    fn observe(&mut self, value: f64) {
+        for (i, bound) in self.bounds.iter().enumerate() {
+            if value <= *bound {
                 self.buckets[i] += 1;
             }
         }
         self.count += 1;
-        self.sum += secs;
+        self.sum += value;
     }
 }
 
@@ -38,6 +55,11 @@ struct Inner {
     batch_seconds: Histogram,
     /// (outcome, channel) → alert notifications: sent, failed, retried.
     alerts: BTreeMap<(&'static str, &'static str), u64>,
+    batch_sizes: Option<Histogram>,
+    /// kind ("expired_events", "capped_events", "attachments", …) → rows.
+    purged: BTreeMap<&'static str, u64>,
+    purge_passes: u64,
+    last_purge_seconds: f64,
 }
 
 /// Alert outcomes and channels `/metrics` always lists, zeros included, so
@@ -45,9 +67,18 @@ struct Inner {
 const ALERT_OUTCOMES: [&str; 3] = ["sent", "failed", "retried"];
 const ALERT_CHANNELS: [&str; 2] = ["email", "webhook"];
 
-#[derive(Default)]
 pub struct Metrics {
     inner: Mutex<Inner>,
+    started: std::time::SystemTime,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            inner: Mutex::default(),
+            started: std::time::SystemTime::now(),
+        }
+    }
 }
 
 fn escape(label: &str) -> String {
@@ -90,6 +121,25 @@ impl Metrics {
             m.batches += 1;
             m.batch_items += items as u64;
             m.batch_seconds.observe(elapsed.as_secs_f64());
+            m.batch_sizes
+                .get_or_insert_with(|| Histogram::with_bounds(BATCH_SIZE_BUCKETS))
+                .observe(items as f64);
+        });
+    }
+
+    pub fn observe_purge(&self, report: &crate::ops::retention::PurgeReport, elapsed: Duration) {
+        self.with(|m| {
+            m.purge_passes += 1;
+            m.last_purge_seconds = elapsed.as_secs_f64();
+            for (kind, n) in [
+                ("expired_events", report.expired_events),
+                ("capped_events", report.capped_events),
+                ("attachments", report.attachments),
+                ("other", report.side_rows),
+                ("issues", report.issues),
+            ] {
+                *m.purged.entry(kind).or_default() += n;
+            }
         });
     }
 
@@ -147,6 +197,7 @@ impl Metrics {
             let _ = writeln!(out, "snag_events_rejected_total {rejected}");
             let _ = writeln!(out, "# TYPE snag_pipeline_batches_total counter\nsnag_pipeline_batches_total {}", m.batches);
             let _ = writeln!(out, "# TYPE snag_pipeline_batch_items_total counter\nsnag_pipeline_batch_items_total {}", m.batch_items);
+            out.push_str("# HELP snag_pipeline_commit_seconds Time to commit one batch (group commit).\n");
             out.push_str("# TYPE snag_pipeline_commit_seconds histogram\n");
             write_histogram(&mut out, "snag_pipeline_commit_seconds", "", &m.batch_seconds);
             for outcome in ALERT_OUTCOMES {
@@ -157,6 +208,21 @@ impl Metrics {
                     let _ = writeln!(out, "{name}{{channel=\"{channel}\"}} {n}");
                 }
             }
+            out.push_str("# HELP snag_pipeline_batch_size Requests committed per batch.\n");
+            out.push_str("# TYPE snag_pipeline_batch_size histogram\n");
+            let empty = Histogram::with_bounds(BATCH_SIZE_BUCKETS);
+            write_histogram(&mut out, "snag_pipeline_batch_size", "", m.batch_sizes.as_ref().unwrap_or(&empty));
+            out.push_str("# HELP snag_retention_purged_rows_total Rows deleted by retention, by kind.\n");
+            out.push_str("# TYPE snag_retention_purged_rows_total counter\n");
+            for kind in ["expired_events", "capped_events", "attachments", "other", "issues"] {
+                let n = m.purged.get(kind).copied().unwrap_or(0);
+                let _ = writeln!(out, "snag_retention_purged_rows_total{{kind=\"{kind}\"}} {n}");
+            }
+            let _ = writeln!(out, "# HELP snag_retention_passes_total Completed retention passes.\n# TYPE snag_retention_passes_total counter\nsnag_retention_passes_total {}", m.purge_passes);
+            let _ = writeln!(out, "# HELP snag_retention_last_pass_seconds Duration of the last retention pass.\n# TYPE snag_retention_last_pass_seconds gauge\nsnag_retention_last_pass_seconds {}", m.last_purge_seconds);
+            let started = self.started.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+            let _ = writeln!(out, "# HELP process_start_time_seconds Start time of the process since the Unix epoch.\n# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds {started}");
+            let _ = writeln!(out, "# HELP snag_build_info The running version.\n# TYPE snag_build_info gauge\nsnag_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
             for (name, help, value) in gauges {
                 let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
             }
@@ -166,7 +232,7 @@ impl Metrics {
 }
 
 fn write_histogram(out: &mut String, name: &str, labels: &str, h: &Histogram) {
-    for (bound, n) in LATENCY_BUCKETS.iter().zip(h.buckets) {
+    for (bound, n) in h.bounds.iter().zip(&h.buckets) {
         let _ = writeln!(out, "{name}_bucket{{{labels}le=\"{bound}\"}} {n}");
     }
     let _ = writeln!(out, "{name}_bucket{{{labels}le=\"+Inf\"}} {}", h.count);

@@ -1,6 +1,11 @@
 //! Health, readiness, metrics, request accounting and shutdown signals.
 
+pub mod backup;
+pub mod listener;
 pub mod metrics;
+pub mod reload;
+pub mod retention;
+pub mod selfreport;
 
 use crate::app::AppState;
 use axum::extract::{MatchedPath, Request, State};
@@ -65,6 +70,16 @@ pub async fn metrics(State(app): State<AppState>) -> Response {
             "Idle database connections.",
             pool.num_idle() as f64,
         ),
+        (
+            "snag_db_pool_in_use",
+            "Database connections checked out of the pool.",
+            f64::from(pool.size()) - pool.num_idle() as f64,
+        ),
+        (
+            "snag_db_pool_max_connections",
+            "Configured pool size (SNAG_DB_MAX_CONNECTIONS).",
+            f64::from(pool.options().get_max_connections()),
+        ),
     ];
     (
         [(
@@ -76,9 +91,35 @@ pub async fn metrics(State(app): State<AppState>) -> Response {
         .into_response()
 }
 
+/// The id that ties a request's log lines together: the caller's
+/// `X-Request-Id` when it is a sane token (nginx's `$request_id`, a load
+/// balancer's trace id), else a fresh one. Echoed in the response.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+fn request_id(req: &Request) -> String {
+    req.headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|id| {
+            !id.is_empty()
+                && id.len() <= 128
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:/+=@".contains(&b))
+        })
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string())
+}
+
 /// Counts every request by its route template (not the raw path, which
-/// would explode label cardinality) and logs it.
-pub async fn track(State(app): State<AppState>, req: Request, next: Next) -> Response {
+/// would explode label cardinality), logs it, and gives it a request id
+/// that every log line written while handling it carries. While the
+/// server drains, responses ask clients to close the connection so their
+/// next request opens a fresh one (to the process taking over).
+pub async fn track(State(app): State<AppState>, mut req: Request, next: Next) -> Response {
+    use tracing::Instrument as _;
     let started = Instant::now();
     let method = req.method().clone();
     let route = req
@@ -86,18 +127,32 @@ pub async fn track(State(app): State<AppState>, req: Request, next: Next) -> Res
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "unmatched".into());
-    let response = next.run(req).await;
+    let id = request_id(&req);
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let span = tracing::info_span!("request", request_id = %id);
+    let mut response = next.run(req).instrument(span.clone()).await;
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
     app.metrics
         .observe_request(method.as_str(), &route, status, elapsed);
-    tracing::info!(
-        method = %method,
-        route = %route,
-        status,
-        duration_ms = elapsed.as_secs_f64() * 1000.0,
-        "request"
-    );
+    if let Ok(value) = axum::http::HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    if app.shutting_down() {
+        response.headers_mut().insert(
+            header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
+    span.in_scope(|| {
+        tracing::info!(
+            method = %method,
+            route = %route,
+            status,
+            duration_ms = elapsed.as_secs_f64() * 1000.0,
+            "request"
+        )
+    });
     response
 }
 

@@ -266,6 +266,25 @@ impl Store {
             .await?)
     }
 
+    /// Full rows of the given events of a project (any order), for export.
+    pub async fn events_by_ids(
+        &self,
+        project_id: i64,
+        event_ids: &[uuid::Uuid],
+    ) -> Result<Vec<EventRow>> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM event WHERE project_id = $1 AND event_id = ANY($2)"
+        );
+        sqlx::query_as::<_, StoredEvent>(sqlx::AssertSqlSafe(sql))
+            .bind(project_id)
+            .bind(event_ids)
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(StoredEvent::decode)
+            .collect()
+    }
+
     pub async fn count_events(&self, project_id: i64) -> Result<i64> {
         Ok(
             sqlx::query_scalar("SELECT count(*) FROM event WHERE project_id = $1")

@@ -500,15 +500,11 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes the issue, its events, and their attachments and feedback.
     pub async fn delete_issue(&self, issue_id: i64) -> Result<()> {
-        let done = sqlx::query("DELETE FROM issue WHERE id = $1")
-            .bind(issue_id)
-            .execute(&self.pool)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        self.delete_issue_with_dependents(issue_id)
+            .await
+            .map(|_| ())
     }
 
     /// The top `per_key` values of every tag of an issue, most frequent

@@ -3,11 +3,13 @@
 
 pub mod alerts;
 mod api;
+pub mod backup;
 mod events;
 mod health;
 mod issues;
 pub mod payload;
 mod projects;
+pub mod retention;
 mod teams;
 mod users;
 pub mod write;
@@ -115,11 +117,11 @@ impl Store {
             .collect())
     }
 
-    /// Applied migrations this binary does not know: the schema was migrated
-    /// by a newer release, and running against it could corrupt data.
-    pub async fn unknown_migrations(&self) -> Result<Vec<i64>> {
-        let applied: Vec<i64> =
-            sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
+    /// Applied migrations this binary does not know, as (version,
+    /// description): the schema was migrated by a newer release.
+    pub async fn unknown_migrations(&self) -> Result<Vec<(i64, String)>> {
+        let applied: Vec<(i64, String)> =
+            sqlx::query_as("SELECT version, description FROM _sqlx_migrations ORDER BY version")
                 .fetch_all(&self.pool)
                 .await
                 .or_else(|e| match &e {
@@ -130,7 +132,7 @@ impl Store {
                 })?;
         Ok(applied
             .into_iter()
-            .filter(|v| !MIGRATOR.iter().any(|m| m.version == *v))
+            .filter(|(v, _)| !MIGRATOR.iter().any(|m| m.version == *v))
             .collect())
     }
 

@@ -6,6 +6,7 @@ pub mod auth;
 mod health;
 mod links;
 mod list;
+mod retention;
 mod settings;
 pub mod view;
 
@@ -45,6 +46,7 @@ pub fn router() -> Router<AppState> {
         .merge(links::router())
         .merge(settings::router())
         .merge(health::router())
+        .merge(retention::router())
         .layer(axum::middleware::from_fn(security_headers))
 }
 
@@ -201,7 +203,11 @@ struct LoginForm {
 const THROTTLE_ATTEMPTS: i64 = 10;
 const THROTTLE_WINDOW_SECS: i64 = 900;
 
-async fn login(State(app): State<AppState>, Form(form): Form<LoginForm>) -> WebResult {
+async fn login(
+    State(app): State<AppState>,
+    headers: axum::http::HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> WebResult {
     let next = safe_next(form.next.as_deref());
     let email = form.email.trim().to_string();
     if app
@@ -249,7 +255,11 @@ async fn login(State(app): State<AppState>, Form(form): Form<LoginForm>) -> WebR
     app.store
         .create_session(&auth::token_hash(&token), user.id, expires)
         .await?;
-    let cookie = auth::session_cookie(&token, app.config.secure_cookies(), ttl.as_secs());
+    let cookie = auth::session_cookie(
+        &token,
+        app.config.secure_cookies_for(&headers),
+        ttl.as_secs(),
+    );
     Ok(([(header::SET_COOKIE, cookie)], Redirect::to(&next)).into_response())
 }
 
@@ -268,13 +278,14 @@ struct CsrfForm {
 async fn logout(
     State(app): State<AppState>,
     user: CurrentUser,
+    headers: axum::http::HeaderMap,
     Form(form): Form<CsrfForm>,
 ) -> WebResult {
     if !user.check_csrf(&app.signing_key, &form.csrf) {
         return Err(WebError::Csrf);
     }
     app.store.delete_session(&user.session_token_hash()).await?;
-    let cookie = auth::clear_session_cookie(app.config.secure_cookies());
+    let cookie = auth::clear_session_cookie(app.config.secure_cookies_for(&headers));
     Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/login")).into_response())
 }
 

@@ -112,6 +112,7 @@ struct SettingsPage {
     email_on: bool,
     /// Owners and admins; only they see webhook secrets.
     is_manager: bool,
+    retention: super::retention::RetentionView,
 }
 
 #[derive(Template)]
@@ -171,6 +172,7 @@ async fn page_with(
     let rules_alerts = rule_views(app.store.alert_rules(project_id).await?);
     let webhooks = app.store.webhooks(project_id).await?;
     let is_manager = user.is_admin || app.store.is_org_manager(user.id).await?;
+    let retention = super::retention::view(app, project_id).await?;
     render(SettingsPage {
         is_manager,
         user,
@@ -186,6 +188,7 @@ async fn page_with(
         webhooks,
         alert_error,
         email_on: crate::alerts::email_configured(),
+        retention,
     })
 }
 
