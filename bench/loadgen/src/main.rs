@@ -136,6 +136,10 @@ pub struct LoadArgs {
     /// waiting for the whole --drain-timeout).
     #[arg(long)]
     drain_stall: Option<f64>,
+    /// Seconds between polls of --stored-cmd (each poll costs the server's
+    /// box a process start and a query).
+    #[arg(long, default_value_t = 0.5)]
+    drain_poll: f64,
     /// A name for this run in the report.
     #[arg(long, default_value = "run")]
     label: String,

@@ -251,6 +251,7 @@ pub async fn run(args: &LoadArgs) -> Result<LoadResult, Box<dyn std::error::Erro
                 stats.acknowledged,
                 args.drain_timeout,
                 args.drain_stall,
+                args.drain_poll,
             )
             .await
         }
@@ -431,27 +432,30 @@ struct Drain {
     /// What this run added, when the wait ended.
     stored: Option<u64>,
     issues: Option<u64>,
-    /// Seconds waited after the load.
+    /// Seconds after the load until the final count was first seen (so
+    /// time spent waiting on a stalled count is not charged as draining).
     seconds: Option<f64>,
     /// What this run had added when the load ended (before any drain).
     stored_at_load_end: Option<u64>,
 }
 
-/// Polls the server's own count until it has stored what it acknowledged
-/// (or the timeout, or no progress for `stall` seconds); reports what this
-/// run added.
+/// Polls the server's own count every `poll` seconds until it has stored
+/// what it acknowledged (or the timeout, or no progress for `stall`
+/// seconds); reports what this run added.
 async fn wait_stored(
     cmd: &str,
     before: (Option<u64>, Option<u64>),
     acknowledged: u64,
     timeout: f64,
     stall: Option<f64>,
+    poll: f64,
 ) -> Drain {
     let started = Instant::now();
     let added =
         |now: Option<u64>, was: Option<u64>| now.map(|n| n.saturating_sub(was.unwrap_or(0)));
     let mut at_load_end = None;
-    let mut progress: Option<(Option<u64>, Instant)> = None;
+    // The count last seen and when it was first seen.
+    let mut progress: Option<(Option<u64>, f64)> = None;
     loop {
         let now = read_stored(cmd).await;
         let stored = added(now.0, before.0);
@@ -459,24 +463,23 @@ async fn wait_stored(
         if at_load_end.is_none() {
             at_load_end = Some(stored);
         }
-        let stalled = match (&progress, stall) {
-            (Some((last, since)), Some(limit)) if *last == stored => {
-                since.elapsed().as_secs_f64() >= limit
-            }
+        let since = match progress {
+            Some((last, since)) if last == stored => since,
             _ => {
-                progress = Some((stored, Instant::now()));
-                false
+                progress = Some((stored, waited));
+                waited
             }
         };
+        let stalled = stall.is_some_and(|limit| waited - since >= limit);
         if stored.is_some_and(|s| s >= acknowledged) || waited >= timeout || stalled {
             return Drain {
                 stored,
                 issues: added(now.1, before.1),
-                seconds: Some(waited),
+                seconds: Some(since),
                 stored_at_load_end: at_load_end.flatten(),
             };
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(seconds(poll.max(0.05))).await;
     }
 }
 
@@ -526,14 +529,31 @@ mod tests {
     async fn drain_reports_what_the_run_added_and_gives_up_on_a_stall() {
         // A "server" whose count never reaches what was acknowledged.
         let cmd = "echo 107 12";
-        let d = wait_stored(cmd, (Some(100), Some(10)), 50, 30.0, Some(1.0)).await;
+        let started = Instant::now();
+        let d = wait_stored(cmd, (Some(100), Some(10)), 50, 30.0, Some(1.0), 0.2).await;
+        let waited = started.elapsed().as_secs_f64();
+        assert!((1.0..5.0).contains(&waited), "waited {waited} s");
         assert_eq!(d.stored, Some(7));
         assert_eq!(d.issues, Some(2));
         assert_eq!(d.stored_at_load_end, Some(7));
-        let waited = d.seconds.unwrap();
-        assert!((1.0..5.0).contains(&waited), "waited {waited} s");
-        let d = wait_stored(cmd, (Some(100), Some(10)), 7, 30.0, None).await;
-        assert!(d.seconds.unwrap() < 1.0);
+        // The count never moved after the load, so nothing was drained.
+        assert!(d.seconds.unwrap() < 0.5, "{:?}", d.seconds);
+        let d = wait_stored(cmd, (Some(100), Some(10)), 7, 30.0, None, 0.5).await;
+        assert!(d.seconds.unwrap() < 0.5);
+
+        // A count that grows for two more polls and then stops short: the
+        // drain ends when the last event arrived, not when the wait gave up.
+        let file = std::env::temp_dir().join(format!("loadgen-drain-{}", std::process::id()));
+        let cmd = format!(
+            "n=$(cat {f} 2>/dev/null || echo 0); n=$((n + 1)); echo $n > {f}; [ $n -gt 3 ] && n=3; echo $n 0",
+            f = file.display()
+        );
+        let d = wait_stored(&cmd, (Some(0), Some(0)), 10, 30.0, Some(1.0), 0.3).await;
+        let _ = std::fs::remove_file(&file);
+        assert_eq!(d.stored_at_load_end, Some(1));
+        assert_eq!(d.stored, Some(3));
+        let drained = d.seconds.unwrap();
+        assert!((0.5..1.5).contains(&drained), "drained {drained} s");
     }
 
     #[test]
