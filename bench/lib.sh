@@ -11,13 +11,15 @@ bench_free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-# bench_build debug|release: the snag binary and the load generator.
+# bench_build debug|release: the snag binary and the load generator. (A
+# `--bin` filter applies to every `-p` package, so each package names its
+# own binary; `-p snag --bin snag -p snag-loadgen` alone skips the loader.)
 bench_build() {
   local profile="$1"
   if [ "$profile" = release ]; then
-    cargo build --locked --release -p snag --bin snag -p snag-loadgen >&2
+    cargo build --locked --release -p snag --bin snag -p snag-loadgen --bin snag-loadgen >&2
   else
-    cargo build --locked -p snag --bin snag -p snag-loadgen >&2
+    cargo build --locked -p snag --bin snag -p snag-loadgen --bin snag-loadgen >&2
   fi
   SNAG="$ROOT/target/$profile/snag"
   LOADGEN="$ROOT/target/$profile/snag-loadgen"

@@ -123,7 +123,13 @@ impl Client {
         path: &str,
         form: Option<String>,
     ) -> Result<Response, Box<dyn std::error::Error>> {
-        if self.conn.as_ref().is_none_or(|c| c.is_closed()) {
+        // A kept-alive connection the server closed meanwhile is replaced.
+        if let Some(c) = self.conn.as_mut()
+            && c.ready().await.is_err()
+        {
+            self.conn = None;
+        }
+        if self.conn.is_none() {
             let stream = tokio::net::TcpStream::connect(self.addr).await?;
             stream.set_nodelay(true)?;
             let (sender, connection) = http1::handshake(TokioIo::new(stream)).await?;

@@ -177,7 +177,7 @@ pub fn print_load(r: &LoadResult) {
         row("retried requests", r.retries.to_string());
     }
     if r.exhausted {
-        row("note", "prepared bodies ran out".into());
+        row("note", "all bodies sent before the end".into());
     }
     println!();
 }

@@ -350,6 +350,14 @@ async fn send_one(
     Option<u32>,
     Option<String>,
 ) {
+    // Wait until the kept-alive connection can take the next request (it
+    // may still be finishing the previous response); a closed one is
+    // replaced.
+    if let Some(s) = conn.as_mut()
+        && s.ready().await.is_err()
+    {
+        *conn = None;
+    }
     let sender = match conn.as_mut() {
         Some(s) if !s.is_closed() => s,
         _ => match connect(dsn.addr).await {
