@@ -10,13 +10,17 @@
 //! Bodies are generated and compressed before the clock starts, so during a
 //! run the client spends its CPU on HTTP only (the server shares the box).
 
+mod dashboard;
 mod payload;
 mod proc;
 mod report;
 mod send;
+mod spread;
 
 use clap::{Parser, Subcommand};
 use payload::{Compression, Mix};
+use spread::SpreadSpec;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Parser)]
@@ -41,6 +45,32 @@ struct MixArgs {
     compression: Compression,
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// How events spread over issues: `uniform` (`--bugs` equally often
+    /// plus `--unique` new ones), or `zipf:<issues>[:<exponent>]`: exactly
+    /// that many bugs with power-law popularity (exponent 1 by default) and
+    /// realistic release, environment, user and tenant spread; `--bugs` and
+    /// `--unique` are then ignored.
+    #[arg(long, default_value = "uniform", value_parser = spread::parse_spec)]
+    issues_spread: SpreadSpec,
+}
+
+impl MixArgs {
+    /// `planned_events`: how many events this run sends, so a power-law
+    /// spread can give every issue its first event within them.
+    fn mix(&self, planned_events: usize) -> Mix {
+        Mix {
+            bugs: self.bugs,
+            unique_fraction: self.unique,
+            zipf: match self.issues_spread {
+                SpreadSpec::Uniform => None,
+                SpreadSpec::Zipf { issues, exponent } => Some(Arc::new(spread::Zipf::new(
+                    issues,
+                    exponent,
+                    planned_events,
+                ))),
+            },
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -59,6 +89,8 @@ enum Command {
         #[arg(long)]
         json: Option<std::path::PathBuf>,
     },
+    /// Time dashboard pages as a logged-in user: p50/p95/max per page.
+    Dashboard(dashboard::DashboardArgs),
 }
 
 #[derive(clap::Args)]
@@ -83,12 +115,31 @@ pub struct LoadArgs {
     /// Server processes to watch for RSS and CPU (repeatable).
     #[arg(long)]
     server_pid: Vec<u32>,
+    /// Generate each body when it is sent instead of all before the run:
+    /// for fills of millions of events, which would not fit in memory;
+    /// costs client CPU during the run.
+    #[arg(long)]
+    stream: bool,
+    /// Send a request again (after a pause) when the server answers 429 or
+    /// 503 or the connection fails, so every planned event is eventually
+    /// acknowledged (for fills; latency then counts the successful try).
+    #[arg(long)]
+    retry: bool,
     /// Shell command printing "<events stored> <issues>"; polled after the
     /// load until stored = acknowledged or --drain-timeout.
     #[arg(long)]
     stored_cmd: Option<String>,
     #[arg(long, default_value_t = 120.0)]
     drain_timeout: f64,
+    /// Also stop waiting when the stored count has not grown for this many
+    /// seconds (a server that lost events would otherwise keep the run
+    /// waiting for the whole --drain-timeout).
+    #[arg(long)]
+    drain_stall: Option<f64>,
+    /// Seconds between polls of --stored-cmd (each poll costs the server's
+    /// box a process start and a query).
+    #[arg(long, default_value_t = 0.5)]
+    drain_poll: f64,
     /// A name for this run in the report.
     #[arg(long, default_value = "run")]
     label: String,
@@ -109,6 +160,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             report::print_load(&result);
             if let Some(path) = &args.json {
                 std::fs::write(path, serde_json::to_vec_pretty(&result.to_json())?)?;
+            }
+        }
+        Command::Dashboard(args) => {
+            let result = runtime.block_on(dashboard::run(&args))?;
+            dashboard::print(&result);
+            if let Some(path) = &args.json {
+                std::fs::write(
+                    path,
+                    serde_json::to_vec_pretty(&dashboard::to_json(&result))?,
+                )?;
+            }
+            if result.iter().any(|p| p.failures > 0) {
+                return Err("some dashboard requests failed (see the table)".into());
             }
         }
         Command::Copy {
@@ -167,10 +231,7 @@ async fn copy_ceiling(
     )
     .execute(&mut conn)
     .await?;
-    let mix_cfg = Mix {
-        bugs: mix.bugs,
-        unique_fraction: mix.unique,
-    };
+    let mix_cfg = mix.mix(events);
     let mut text = Vec::with_capacity(events * 2200);
     let mut payload_bytes = 0;
     for n in 0..events {

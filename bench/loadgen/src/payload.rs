@@ -7,9 +7,17 @@
 //! the values in the message (ids, amounts), so a Sentry-style grouper puts
 //! every occurrence in one issue; unique bugs get a new type and a new
 //! in-app function, so they open a new issue each.
+//!
+//! A recurring bug's message also carries a letters-only word of its own
+//! (its "name"), because message-based groupers (Bugsink's, which turns
+//! numbers, quoted strings and addresses into placeholders) would otherwise
+//! merge bugs that share a type and a message template; with it, every
+//! grouper sees the same number of bugs.
 
+use crate::spread::Zipf;
 use serde_json::{Value, json};
 use std::io::Write;
+use std::sync::Arc;
 
 /// A small deterministic PRNG (xorshift64*), so a seed reproduces a run.
 #[derive(Clone)]
@@ -34,7 +42,12 @@ impl Rng {
     }
 
     pub fn chance(&mut self, p: f64) -> bool {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 <= p
+        self.unit() <= p
+    }
+
+    /// Uniform in [0, 1).
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 
     pub fn uuid(&mut self) -> uuid::Uuid {
@@ -59,7 +72,7 @@ impl Compression {
         match self {
             Compression::Gzip => Some("gzip"),
             Compression::Br => Some("br"),
-            Compression::Mix => Some(if n % 2 == 0 { "gzip" } else { "br" }),
+            Compression::Mix => Some(if n.is_multiple_of(2) { "gzip" } else { "br" }),
             Compression::None => None,
         }
     }
@@ -68,6 +81,30 @@ impl Compression {
 pub struct Mix {
     pub bugs: usize,
     pub unique_fraction: f64,
+    /// When set, bugs follow a power law over a fixed number of issues
+    /// (no unique bugs; `bugs` and `unique_fraction` are ignored) and
+    /// releases, users and tags are spread like a real project's.
+    pub zipf: Option<Arc<Zipf>>,
+}
+
+const SYLLABLE_CONSONANTS: &[u8] = b"klmnprstvz";
+const SYLLABLE_VOWELS: &[u8] = b"aiou";
+
+/// A pronounceable letters-only name for bug `b`, unique per bug. The
+/// letters avoid a–f runs, so no grouper mistakes it for a hex id.
+pub fn bug_word(b: usize) -> String {
+    let base = SYLLABLE_CONSONANTS.len() * SYLLABLE_VOWELS.len();
+    let mut rest = b;
+    let mut word = String::new();
+    let mut syllables = 0;
+    while syllables < 3 || rest > 0 {
+        let s = rest % base;
+        rest /= base;
+        word.push(SYLLABLE_CONSONANTS[s % SYLLABLE_CONSONANTS.len()] as char);
+        word.push(SYLLABLE_VOWELS[s / SYLLABLE_CONSONANTS.len()] as char);
+        syllables += 1;
+    }
+    word
 }
 
 /// One prepared request.
@@ -179,11 +216,15 @@ fn breadcrumbs(rng: &mut Rng, ts: f64) -> Vec<Value> {
 
 /// The event JSON for request number `n`.
 pub fn event(rng: &mut Rng, mix: &Mix, n: usize, event_id: &str, now: f64) -> Value {
-    let unique = rng.chance(mix.unique_fraction);
-    let bug = if unique {
-        None
-    } else {
-        Some(rng.below(mix.bugs.max(1) as u64) as usize)
+    let bug = match &mix.zipf {
+        Some(zipf) => Some(zipf.bug(rng, n)),
+        None => {
+            if rng.chance(mix.unique_fraction) {
+                None
+            } else {
+                Some(rng.below(mix.bugs.max(1) as u64) as usize)
+            }
+        }
     };
     // A bug's identity is its stack; recurring bugs derive it from their
     // number, so every occurrence has the same frames.
@@ -232,18 +273,43 @@ pub fn event(rng: &mut Rng, mix: &Mix, n: usize, event_id: &str, now: f64) -> Va
         ),
         None => "something unexpected happened".to_string(),
     };
-    let user_id = rng.below(5000);
-    let tier = ["free", "pro", "enterprise"][rng.below(3) as usize];
-    let region = ["eu-west", "us-east", "ap-south"][rng.below(3) as usize];
+    let value = match bug {
+        Some(b) => format!("{value} in {}", bug_word(b)),
+        None => value,
+    };
+    let spread = match &mix.zipf {
+        Some(zipf) => zipf.attributes(rng),
+        None => {
+            let user_id = rng.below(5000);
+            let tier = ["free", "pro", "enterprise"][rng.below(3) as usize];
+            let region = ["eu-west", "us-east", "ap-south"][rng.below(3) as usize];
+            let server = format!("web-{}", rng.below(8));
+            let release = format!("shop@1.{}.{}", rng.below(3), rng.below(10));
+            let environment = if rng.chance(0.8) {
+                "production"
+            } else {
+                "staging"
+            };
+            let feature_flag = format!("checkout-v{}", rng.below(3));
+            crate::spread::Attributes {
+                user_id,
+                server,
+                release,
+                environment,
+                tags: json!({"customer_tier": tier, "region": region, "feature_flag": feature_flag}),
+            }
+        }
+    };
+    let user_id = spread.user_id;
     json!({
         "event_id": event_id,
         "level": "error",
         "platform": "python",
         "timestamp": now,
         "logger": "shop.orders",
-        "server_name": format!("web-{}", rng.below(8)),
-        "release": format!("shop@1.{}.{}", rng.below(3), rng.below(10)),
-        "environment": if rng.chance(0.8) { "production" } else { "staging" },
+        "server_name": spread.server,
+        "release": spread.release,
+        "environment": spread.environment,
         "transaction": format!("/orders/{{order_id}}/{}", FUNCTIONS[rng.below(FUNCTIONS.len() as u64) as usize]),
         "exception": {"values": [{
             "type": exc_type,
@@ -267,7 +333,7 @@ pub fn event(rng: &mut Rng, mix: &Mix, n: usize, event_id: &str, now: f64) -> Va
             "data": {"coupon": "", "items": rng.below(9) + 1, "express": rng.chance(0.3)},
         },
         "user": {"id": user_id.to_string(), "email": format!("user{user_id}@example.com"), "ip_address": "{{auto}}"},
-        "tags": {"customer_tier": tier, "region": region, "feature_flag": format!("checkout-v{}", rng.below(3))},
+        "tags": spread.tags,
         "contexts": {
             "trace": {"trace_id": rng.uuid().simple().to_string(), "span_id": format!("{:016x}", rng.next_u64()), "op": "http.server", "status": "internal_error"},
             "runtime": {"name": "CPython", "version": "3.11.7", "build": "3.11.7 (main, May  9 2026, 07:35:25) [GCC 12.2.0]"},
@@ -350,6 +416,7 @@ mod tests {
         let mix = Mix {
             bugs: 50,
             unique_fraction: 0.1,
+            zipf: None,
         };
         let sizes: Vec<usize> = (0..200)
             .map(|n| prepare(7, &mix, Compression::None, "k", n, 1.7e9).raw_len)
@@ -360,10 +427,51 @@ mod tests {
     }
 
     #[test]
+    fn bug_words_are_unique_letters() {
+        let words: std::collections::HashSet<String> = (0..70_000).map(bug_word).collect();
+        assert_eq!(words.len(), 70_000);
+        for w in &words {
+            assert!(
+                w.len() >= 6 && w.bytes().all(|b| b.is_ascii_lowercase()),
+                "{w}"
+            );
+        }
+    }
+
+    /// A message grouper that replaces numbers, quoted strings and
+    /// addresses (as Bugsink's does) still tells every recurring bug apart.
+    #[test]
+    fn message_groupers_see_every_bug() {
+        let mix = Mix {
+            bugs: 50,
+            unique_fraction: 0.0,
+            zipf: None,
+        };
+        let mut keys = std::collections::HashSet::new();
+        for n in 0..2_000 {
+            let mut rng = Rng::new(n as u64);
+            let e = event(&mut rng, &mix, n, "x", 0.0);
+            let exc = &e["exception"]["values"][0];
+            let mut value = String::new();
+            let mut quoted = false;
+            for c in exc["value"].as_str().unwrap().chars() {
+                if c == '\'' {
+                    quoted = !quoted;
+                } else if !quoted && !c.is_ascii_digit() && c != '.' && c != ':' {
+                    value.push(c);
+                }
+            }
+            keys.insert(format!("{}|{value}", exc["type"].as_str().unwrap()));
+        }
+        assert_eq!(keys.len(), 50);
+    }
+
+    #[test]
     fn recurring_bugs_keep_their_stack() {
         let mix = Mix {
             bugs: 1,
             unique_fraction: 0.0,
+            zipf: None,
         };
         let frames = |n| {
             let mut rng = Rng::new(n);

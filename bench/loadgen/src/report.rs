@@ -19,23 +19,44 @@ pub struct LoadResult {
     pub avg_wire_bytes: usize,
     pub resources: Resources,
     pub stored: Option<u64>,
+    /// Stored by the time the load ended (a queueing server digests later).
+    pub stored_at_load_end: Option<u64>,
     pub issues: Option<u64>,
     pub drain_seconds: Option<f64>,
+    /// Requests sent again after 429/503/connection failures (`--retry`).
+    pub retries: u64,
     /// The prepared bodies ran out before the duration did.
     pub exhausted: bool,
 }
 
+/// The `p`th percentile (nearest rank) of sorted microseconds, in ms.
+pub fn percentile_ms(sorted_us: &[u32], p: f64) -> f64 {
+    if sorted_us.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * (sorted_us.len() - 1) as f64).round() as usize;
+    f64::from(sorted_us[rank.min(sorted_us.len() - 1)]) / 1000.0
+}
+
 impl LoadResult {
     pub fn percentile_ms(&self, p: f64) -> f64 {
-        if self.latencies_us.is_empty() {
-            return 0.0;
-        }
-        let rank = ((p / 100.0) * (self.latencies_us.len() - 1) as f64).round() as usize;
-        f64::from(self.latencies_us[rank]) / 1000.0
+        percentile_ms(&self.latencies_us, p)
     }
 
     pub fn ack_rate(&self) -> f64 {
         self.acknowledged as f64 / self.duration.max(1e-9)
+    }
+
+    /// Events stored per second from the start of the load until the
+    /// server had stored them (load plus drain): the rate it really keeps.
+    pub fn end_to_end_rate(&self) -> Option<f64> {
+        let stored = self.stored?;
+        Some(stored as f64 / (self.duration + self.drain_seconds.unwrap_or(0.0)).max(1e-9))
+    }
+
+    /// Events stored per second while the load ran.
+    pub fn stored_during_load_rate(&self) -> Option<f64> {
+        Some(self.stored_at_load_end? as f64 / self.duration.max(1e-9))
     }
 
     pub fn to_json(&self) -> serde_json::Value {
@@ -57,9 +78,13 @@ impl LoadResult {
                 "cores": cpu / self.duration.max(1e-9)})).collect::<Vec<_>>(),
             "machine_busy": self.resources.machine_busy,
             "stored": self.stored,
+            "stored_at_load_end": self.stored_at_load_end,
             "issues": self.issues,
             "lost": self.stored.map(|s| self.acknowledged.saturating_sub(s)),
             "drain_s": self.drain_seconds,
+            "end_to_end_per_s": self.end_to_end_rate(),
+            "stored_during_load_per_s": self.stored_during_load_rate(),
+            "retries": self.retries,
             "bodies_exhausted": self.exhausted,
         })
     }
@@ -142,8 +167,17 @@ pub fn print_load(r: &LoadResult) {
     if let Some(drain) = r.drain_seconds {
         row("drain after load (s)", format!("{drain:.1}"));
     }
+    if let Some(rate) = r.stored_during_load_rate() {
+        row("stored during load ev/s", format!("{rate:.0}"));
+    }
+    if let Some(rate) = r.end_to_end_rate() {
+        row("end-to-end ev/s (load + drain)", format!("{rate:.1}"));
+    }
+    if r.retries > 0 {
+        row("retried requests", r.retries.to_string());
+    }
     if r.exhausted {
-        row("note", "prepared bodies ran out".into());
+        row("note", "all bodies sent before the end".into());
     }
     println!();
 }
@@ -160,4 +194,51 @@ pub fn print_copy(c: &CopyResult) {
     row("seconds (incl. commit)", format!("{:.2}", c.seconds));
     row("rows/s", format!("{:.0}", c.rate()));
     println!();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(stored: Option<u64>, at_end: Option<u64>, drain: Option<f64>) -> LoadResult {
+        LoadResult {
+            label: "t".into(),
+            concurrency: 1,
+            target_rate: 0.0,
+            duration: 10.0,
+            sent: 1000,
+            acknowledged: 1000,
+            statuses: BTreeMap::new(),
+            latencies_us: (1..=100).map(|ms| ms * 1000).collect(),
+            avg_raw_bytes: 0,
+            avg_wire_bytes: 0,
+            resources: Resources::default(),
+            stored,
+            stored_at_load_end: at_end,
+            issues: None,
+            drain_seconds: drain,
+            retries: 0,
+            exhausted: false,
+        }
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let r = result(None, None, None);
+        assert_eq!(r.percentile_ms(50.0), 51.0);
+        assert_eq!(r.percentile_ms(95.0), 95.0);
+        assert_eq!(r.percentile_ms(100.0), 100.0);
+        assert_eq!(percentile_ms(&[], 50.0), 0.0);
+    }
+
+    #[test]
+    fn end_to_end_counts_the_drain() {
+        // 1,000 acknowledged in 10 s, 400 stored by then, the rest 40 s later.
+        let r = result(Some(1000), Some(400), Some(40.0));
+        assert_eq!(r.ack_rate(), 100.0);
+        assert_eq!(r.stored_during_load_rate(), Some(40.0));
+        assert_eq!(r.end_to_end_rate(), Some(20.0));
+        assert_eq!(result(None, None, None).end_to_end_rate(), None);
+        assert_eq!(r.to_json()["end_to_end_per_s"], 20.0);
+    }
 }
