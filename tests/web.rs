@@ -2052,6 +2052,21 @@ async fn rotated_keys_keep_working_for_their_grace_period(pool: PgPool) {
         "the old key works in its grace period"
     );
     assert_eq!(send(new_key.clone(), 3).await, 200);
+    // A grace period ends on time even while the key sits in the ingest
+    // cache: a key in its last seconds, used (and so cached), then used
+    // again after it ended.
+    sqlx::query(
+        "INSERT INTO project_key (project_id, public_key, label, expires_at)
+         VALUES ($1, 'ffffffffffffffffffffffffffffffff', 'ending', now() + interval '2 seconds')",
+    )
+    .bind(project.id)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let ending = "ffffffffffffffffffffffffffffffff".to_string();
+    assert_eq!(send(ending.clone(), 30).await, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_ne!(send(ending, 31).await, 200, "expired while cached");
     // The DSN list prefers the new key.
     let (_, projects) = app.get_page("/projects", &cookie).await;
     assert!(projects.contains(&new_key) && !projects.contains(&project.key));

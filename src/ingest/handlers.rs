@@ -80,7 +80,7 @@ async fn authorize(
             IngestError::unavailable()
         })?
         .ok_or_else(IngestError::unknown_key)?;
-    if !project.info.is_active {
+    if !project.info.usable(chrono::Utc::now()) {
         return Err(IngestError::disabled_key());
     }
     if project.info.project_id != project_id {

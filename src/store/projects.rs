@@ -44,12 +44,21 @@ pub struct KeyInfo {
     pub key_id: i64,
     pub project_id: i64,
     pub is_active: bool,
+    /// A rotated key's end of grace: checked at every use, so a cached key
+    /// stops on time.
+    pub expires_at: Option<DateTime<Utc>>,
     pub rate_limit_per_minute: Option<i32>,
     pub platform: Option<String>,
     pub grouping_config: String,
     pub fingerprint_rules: String,
     pub scrub_data: bool,
     pub scrub_ip: bool,
+}
+
+impl KeyInfo {
+    pub fn usable(&self, now: DateTime<Utc>) -> bool {
+        self.is_active && self.expires_at.is_none_or(|t| t > now)
+    }
 }
 
 const PROJECT_COLUMNS: &str = "p.id, o.slug AS organization_slug, p.slug, p.name, p.platform,
@@ -324,7 +333,7 @@ impl Store {
         Ok(sqlx::query_as(
             "SELECT k.id AS key_id, k.project_id,
                     k.is_active AND (k.expires_at IS NULL OR k.expires_at > now()) AS is_active,
-                    k.rate_limit_per_minute,
+                    k.expires_at, k.rate_limit_per_minute,
                     p.platform, p.grouping_config, p.fingerprint_rules, p.scrub_data, p.scrub_ip
                FROM project_key k JOIN project p ON p.id = k.project_id
               WHERE k.public_key = $1",
