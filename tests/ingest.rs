@@ -766,6 +766,25 @@ async fn key_rate_limit_answers_429_with_relay_headers(pool: PgPool) {
             .starts_with("Sentry dropped data")
     );
     assert!(!stored(&pool, &id(602)).await);
+    let r = app.post_envelope(&p, ev_envelope(603)).await;
+    assert_eq!(r.status(), 429);
+    // Refused events are counted as Relay's `rate_limited` outcome, stored
+    // with the next commit (or within seconds when none comes).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let dropped = loop {
+        let n: Option<i64> = sqlx::query_scalar(
+            "SELECT sum(quantity)::bigint FROM outcome_hourly
+              WHERE outcome = 'rate_limited' AND reason = 'key_quota' AND category = 'error'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if n.is_some() || std::time::Instant::now() > deadline {
+            break n;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(dropped, Some(2));
 
     // The limit counts events: a sessions-only envelope still goes through.
     let session = json!({"sid": Uuid::new_v4().simple().to_string(), "init": true,

@@ -104,6 +104,12 @@ fn check_rate_limit(
         .map_err(|retry_after| {
             app.metrics
                 .ingest("rejected", "rate_limited", "error", u64::from(events));
+            app.pipeline.count_rate_limited(
+                project.info.project_id,
+                "key_quota",
+                "error",
+                i64::from(events),
+            );
             IngestError::rate_limited(retry_after)
         })
 }

@@ -6,10 +6,50 @@ pub mod process;
 
 use crate::ops::metrics::Metrics;
 use crate::store::Store;
-use crate::store::write::{NewItem, WriteOutcome};
-use std::sync::Arc;
+use crate::store::write::{NewItem, NewOutcome, WriteOutcome};
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Notify, mpsc, oneshot};
+
+/// How long counted drops may wait for a commit when no events arrive.
+const DROPS_FLUSH: Duration = Duration::from_secs(5);
+
+/// Data ingest refused on its own (rate limits), counted per project,
+/// hour, reason and category and written with the next commit, as Relay
+/// records outcomes: a flood of refused requests costs a counter, not a
+/// write each.
+type DropKey = (i64, DateTime<Utc>, &'static str, &'static str);
+
+#[derive(Default)]
+struct Drops(Mutex<HashMap<DropKey, i64>>);
+
+impl Drops {
+    fn add(&self, key: DropKey, quantity: i64) {
+        if let Ok(mut map) = self.0.lock() {
+            *map.entry(key).or_default() += quantity;
+        }
+    }
+
+    fn take(&self) -> Vec<NewItem> {
+        let Ok(mut map) = self.0.lock() else {
+            return Vec::new();
+        };
+        map.drain()
+            .map(|((project_id, hour, reason, category), quantity)| {
+                NewItem::Outcome(NewOutcome {
+                    project_id,
+                    timestamp: hour,
+                    outcome: "rate_limited".into(),
+                    reason: reason.into(),
+                    category: category.into(),
+                    quantity,
+                })
+            })
+            .collect()
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -36,6 +76,7 @@ struct Job {
 #[derive(Clone)]
 pub struct Pipeline {
     queue: mpsc::Sender<Job>,
+    drops: Arc<Drops>,
     /// Woken after a commit that created or regressed an issue.
     pub alerts_wakeup: Arc<Notify>,
 }
@@ -64,16 +105,19 @@ impl Pipeline {
         let (queue, rx) = mpsc::channel(queue_capacity.max(1));
         let (stop, stop_rx) = oneshot::channel();
         let alerts_wakeup = Arc::new(Notify::new());
+        let drops = Arc::new(Drops::default());
         let writer = Writer {
             store,
             metrics,
             batch_max: batch_max.max(1),
             alerts_wakeup: alerts_wakeup.clone(),
+            drops: drops.clone(),
         };
         let task = tokio::spawn(writer.run(rx, stop_rx));
         (
             Self {
                 queue,
+                drops,
                 alerts_wakeup,
             },
             PipelineHandle { stop, task },
@@ -95,6 +139,22 @@ impl Pipeline {
         done.await.unwrap_or(Err(PipelineError::Closed))
     }
 
+    /// Counts `quantity` items of `category` that ingest refused because of
+    /// a rate limit (`reason`, e.g. `key_quota`); stored with the next
+    /// commit.
+    pub fn count_rate_limited(
+        &self,
+        project_id: i64,
+        reason: &'static str,
+        category: &'static str,
+        quantity: i64,
+    ) {
+        let now = Utc::now();
+        let hour = now.duration_trunc(TimeDelta::hours(1)).unwrap_or(now);
+        self.drops
+            .add((project_id, hour, reason, category), quantity);
+    }
+
     pub fn queue_depth(&self) -> usize {
         self.queue.max_capacity() - self.queue.capacity()
     }
@@ -105,6 +165,7 @@ struct Writer {
     metrics: Arc<Metrics>,
     batch_max: usize,
     alerts_wakeup: Arc<Notify>,
+    drops: Arc<Drops>,
 }
 
 impl Writer {
@@ -113,13 +174,21 @@ impl Writer {
         loop {
             let first = tokio::select! {
                 job = rx.recv() => job,
+                _ = tokio::time::sleep(DROPS_FLUSH) => {
+                    self.commit(Vec::new()).await;
+                    continue;
+                }
                 _ = &mut stop => {
                     // Refuse new jobs but keep what is already queued.
                     rx.close();
                     rx.recv().await
                 }
             };
-            let Some(first) = first else { break };
+            let Some(first) = first else {
+                // Counted drops go with the last commit.
+                self.commit(Vec::new()).await;
+                break;
+            };
             batch.push(first);
             while batch.len() < self.batch_max {
                 match rx.try_recv() {
@@ -132,7 +201,16 @@ impl Writer {
     }
 
     async fn commit(&self, jobs: Vec<Job>) {
-        let (items, acks): (Vec<_>, Vec<_>) = jobs.into_iter().map(|j| (j.items, j.ack)).unzip();
+        let (mut items, acks): (Vec<_>, Vec<_>) =
+            jobs.into_iter().map(|j| (j.items, j.ack)).unzip();
+        // Counted drops ride along as one more request nobody waits for.
+        let drops = self.drops.take();
+        if items.is_empty() && drops.is_empty() {
+            return;
+        }
+        if !drops.is_empty() {
+            items.push(drops);
+        }
         let started = std::time::Instant::now();
         let mut attempt = 0;
         let results = loop {
@@ -149,7 +227,9 @@ impl Writer {
                 Err(e) => break Err(e),
             }
         };
-        self.metrics.observe_batch(items.len(), started.elapsed());
+        if !acks.is_empty() {
+            self.metrics.observe_batch(acks.len(), started.elapsed());
+        }
         match results {
             Ok(results) => {
                 let mut wake_alerts = false;
