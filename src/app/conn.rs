@@ -13,6 +13,7 @@ use hyper_util::server::conn::auto::Builder;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -178,16 +179,25 @@ connection: close\r\n\r\n\
 {\"detail\":\"too many open connections\"}";
 
 /// Answers a connection over the cap with a 503 and closes it. The
-/// request is read (briefly, boundedly) first so closing does not reset
-/// the connection before the client has read the answer.
+/// request head is read first (briefly, boundedly): an HTTP client treats
+/// bytes that arrive before it has sent its request as a broken connection,
+/// and closing with unread data would reset the connection before the
+/// client has read the answer.
 async fn refuse(mut stream: TcpStream) {
     let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        let mut head = Vec::new();
+        let mut buf = [0u8; 4096];
+        while head.len() < 16 * 1024 && !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+            }
+        }
         let _ = stream.write_all(OVER_CAPACITY).await;
         let _ = stream.shutdown().await;
-        let mut sink = [0u8; 4096];
         let mut drained = 0;
         while drained < 64 * 1024 {
-            match stream.read(&mut sink).await {
+            match stream.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => drained += n,
             }
@@ -229,6 +239,9 @@ pub async fn serve(
         .max_concurrent_streams(128);
     let builder = Arc::new(builder);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    // Refusing costs a socket for up to two seconds; past this many at
+    // once, extra connections are closed without an answer.
+    let refusals = Arc::new(Semaphore::new(256));
     // Connections hold a receiver; shutdown is done when all are dropped.
     let (signal, _) = watch::channel(());
     let (close_tx, close_rx) = watch::channel(());
@@ -256,7 +269,12 @@ pub async fn serve(
                 );
                 warned_full = true;
             }
-            tokio::spawn(refuse(stream));
+            if let Ok(permit) = refusals.clone().try_acquire_owned() {
+                tokio::spawn(async move {
+                    refuse(stream).await;
+                    drop(permit);
+                });
+            }
             continue;
         };
         warned_full = false;
@@ -264,7 +282,11 @@ pub async fn serve(
         let app = app.clone();
         let trusted = trusted.clone();
         let body_timeout = limits.body_read_timeout;
+        let header_timeout = limits.header_read_timeout;
+        let served = Arc::new(AtomicBool::new(false));
+        let first_seen = served.clone();
         let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+            first_seen.store(true, Ordering::Relaxed);
             let req = prepare(req, peer.ip(), &trusted, body_timeout);
             app.clone().oneshot(req)
         });
@@ -274,6 +296,11 @@ pub async fn serve(
         tokio::spawn(async move {
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
             let mut conn = std::pin::pin!(conn);
+            // hyper's header timeout starts only once it has told HTTP/1
+            // from HTTP/2, which waits for bytes without a limit: a client
+            // must have sent a whole first request head by then.
+            let mut first_request = std::pin::pin!(tokio::time::sleep(header_timeout));
+            let mut watching = true;
             loop {
                 tokio::select! {
                     result = conn.as_mut() => {
@@ -283,6 +310,13 @@ pub async fn serve(
                         break;
                     }
                     _ = signal.changed() => conn.as_mut().graceful_shutdown(),
+                    () = &mut first_request, if watching => {
+                        if !served.load(Ordering::Relaxed) {
+                            tracing::debug!(%peer, "no request head within the header timeout; closing");
+                            break;
+                        }
+                        watching = false;
+                    }
                 }
             }
             drop(slot);
