@@ -8,6 +8,7 @@ use crate::store::Store;
 use crate::web;
 
 pub mod conn;
+pub mod dbwatch;
 use axum::Router;
 use axum::routing::get;
 use std::net::SocketAddr;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub limits: Arc<Limits>,
     /// Request-body bytes held in memory, across all ingest requests.
     pub body_budget: Arc<ingest::budget::BodyBudget>,
+    /// Whether PostgreSQL answers; ingest refuses writes at once when not.
+    pub db: Arc<dbwatch::DbWatch>,
     pub signing_key: Arc<Vec<u8>>,
     shutting_down: Arc<AtomicBool>,
 }
@@ -112,6 +115,7 @@ pub async fn start(
         &Default::default(),
         &Default::default(),
     );
+    let db = dbwatch::DbWatch::spawn((*store.pool().connect_options()).clone());
     let state = AppState {
         config: Arc::new(config),
         store: store.clone(),
@@ -120,6 +124,7 @@ pub async fn start(
         keys: KeyCache::new(store),
         rate_limiter: Arc::new(KeyRateLimiter::new()),
         body_budget: ingest::budget::BodyBudget::new(limits.max_buffered_bodies),
+        db,
         limits: Arc::new(limits),
         signing_key: Arc::new(signing_key),
         shutting_down: Arc::new(AtomicBool::new(false)),

@@ -240,6 +240,19 @@ async fn postgres_restart_under_load_loses_nothing_acknowledged() {
         tokio::time::sleep(Duration::from_millis(1500)).await;
         let ready_down = readyz().await;
         assert_eq!(ready_down, 503, "readyz with the database down");
+        // A new request is refused at once, not after the pool's timeout.
+        let asked = Instant::now();
+        let fresh = client
+            .post(format!("{}/api/{}/envelope/", snag.base, project.id))
+            .header("x-sentry-auth", auth_header(&key.public_key))
+            .body(event_envelope(&Uuid::new_v4().simple().to_string(), &error_event("E", "v", "f")))
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0);
+        let refused_in = asked.elapsed();
+        assert_eq!(fresh, 503, "ingest with the database down");
+        assert!(refused_in < Duration::from_secs(1), "503 took {refused_in:?}");
         let during = acked() - before;
         tokio::time::sleep(Duration::from_millis(1500)).await;
         cluster.start();
@@ -260,7 +273,7 @@ async fn postgres_restart_under_load_loses_nothing_acknowledged() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         outages.push(format!(
-            "{mode} stop: down {:?}, {during} acknowledged while down (in flight before), ready {:?} after start, ingesting again {:?} after start",
+            "{mode} stop: down {:?}, a new request got 503 in {refused_in:?}, {during} acknowledged while down (in flight before), ready {:?} after start, ingesting again {:?} after start",
             up_at - down_at,
             ready_after,
             up_at.elapsed()

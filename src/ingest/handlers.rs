@@ -152,6 +152,12 @@ async fn commit(
     items: Vec<NewItem>,
     categories: &[(&'static str, u64)],
 ) -> Result<Vec<WriteOutcome>, IngestError> {
+    if !app.db.is_up() {
+        for (category, n) in categories {
+            app.metrics.ingest("rejected", "database_down", category, *n);
+        }
+        return Err(IngestError::unavailable());
+    }
     match app.pipeline.submit(items).await {
         Ok(outcomes) => {
             for (category, n) in categories {
