@@ -140,6 +140,9 @@ fn project(rules: &str) -> ProjectContext {
         fingerprint_rules: rules.to_string(),
         scrub_data: true,
         scrub_ip: false,
+        scrub_defaults: true,
+        scrub_sensitive_fields: vec!["card".into()],
+        scrub_safe_fields: vec!["session_id".into()],
     })
 }
 

@@ -13,7 +13,7 @@ pub use events::{AttachmentRow, EventRow, EventSummaryRow, UserReportRow};
 pub use issues::{
     ActivityRow, IgnoreUntil, IssueFilter, IssueRow, IssueSort, IssueStatus, Resolution, TagFacet,
 };
-pub use projects::{KeyInfo, ProjectKeyRow, ProjectRow};
+pub use projects::{KeyInfo, ProjectKeyRow, ProjectRow, ScrubSettings};
 pub use teams::{ROLES, TeamRow};
 pub use users::{SessionUser, UserRow};
 
