@@ -167,7 +167,7 @@ pub fn normalize(data: &[u8]) {
     ctx.client_sdk = Some("raven-python/6.10.0".into());
     ctx.sent_at = Some(received());
     ctx.scrub = Some(ScrubConfig {
-        scrub_ip: data.len() % 2 == 0,
+        scrub_ip: data.len().is_multiple_of(2),
         extra_fields: vec!["card".into()],
         safe_fields: vec!["session_id".into()],
         ..ScrubConfig::default()

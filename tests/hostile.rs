@@ -69,7 +69,10 @@ impl Target {
         let id = Uuid::new_v4().simple().to_string();
         let status = tokio::time::timeout(
             Duration::from_secs(10),
-            self.envelope(event_envelope(&id, &error_event("ProbeError", during, "probe"))),
+            self.envelope(event_envelope(
+                &id,
+                &error_event("ProbeError", during, "probe"),
+            )),
         )
         .await
         .unwrap_or_else(|_| panic!("probe timed out during {during}"));
@@ -347,7 +350,13 @@ fn gzip_members(member_mib: usize, members: usize) -> Vec<u8> {
 
 /// Trickles `request` one chunk per `gap`; returns what the connection saw
 /// once the server reacted (or after `give_up`).
-async fn trickle(addr: String, head: Vec<u8>, rest: Vec<u8>, gap: Duration, give_up: Duration) -> (Seen, Duration) {
+async fn trickle(
+    addr: String,
+    head: Vec<u8>,
+    rest: Vec<u8>,
+    gap: Duration,
+    give_up: Duration,
+) -> (Seen, Duration) {
     let started = Instant::now();
     let Ok(mut stream) = TcpStream::connect(&addr).await else {
         return (Seen::Closed, started.elapsed());
@@ -364,7 +373,10 @@ async fn trickle(addr: String, head: Vec<u8>, rest: Vec<u8>, gap: Duration, give
         // Anything the server sends (or a close) ends the attack.
         match tokio::time::timeout(gap, stream.read(&mut buf)).await {
             Ok(Ok(0)) | Ok(Err(_)) => {
-                return (status_of(&got).map_or(Seen::Closed, Seen::Status), started.elapsed());
+                return (
+                    status_of(&got).map_or(Seen::Closed, Seen::Status),
+                    started.elapsed(),
+                );
             }
             Ok(Ok(n)) => {
                 got.extend_from_slice(&buf[..n]);
@@ -385,14 +397,23 @@ async fn trickle(addr: String, head: Vec<u8>, rest: Vec<u8>, gap: Duration, give
 #[sqlx::test]
 async fn hostile_ingest_is_refused_while_others_are_served(pool: PgPool) {
     let store = snag::store::Store::from_pool(pool.clone());
-    let (project, key) = store.create_project("hostile", Some("python")).await.unwrap();
+    let (project, key) = store
+        .create_project("hostile", Some("python"))
+        .await
+        .unwrap();
     let budget = format!("{BODY_BUDGET_MIB}MiB");
     let snag = SnagProcess::spawn(
         &database_url_of(&pool),
         free_port(),
         &[
-            ("SNAG_HEADER_READ_TIMEOUT_SECS", &HEADER_TIMEOUT_SECS.to_string()),
-            ("SNAG_BODY_READ_TIMEOUT_SECS", &BODY_TIMEOUT_SECS.to_string()),
+            (
+                "SNAG_HEADER_READ_TIMEOUT_SECS",
+                &HEADER_TIMEOUT_SECS.to_string(),
+            ),
+            (
+                "SNAG_BODY_READ_TIMEOUT_SECS",
+                &BODY_TIMEOUT_SECS.to_string(),
+            ),
             ("SNAG_MAX_BUFFERED_BODIES", &budget),
             ("SNAG_DB_MAX_CONNECTIONS", "8"),
         ],
@@ -415,10 +436,26 @@ async fn hostile_ingest_is_refused_while_others_are_served(pool: PgPool) {
 
     // Malformed JSON, in every place JSON is parsed.
     let broken: &[&str] = &[
-        "{", "}", "{\"a\":}", "{\"a\" 1}", "[1,2", "{\"a\":1}}", "{\"a\":1,}", "{'a':1}", "{a:1}",
-        "{\"a\":1 /* c */}", "{\"a\":\"\\x41\"}", "{\"a\":\"\\ud800\"}", "{\"a\":1e999999}",
-        "{\"a\":01}", "{\"a\":tru}", "{\"a\":\"unterminated}", "\u{feff}{\"a\":", "{\"a\":[}]",
-        "{\"a\":\"\t\"}", "{\"a\":-}",
+        "{",
+        "}",
+        "{\"a\":}",
+        "{\"a\" 1}",
+        "[1,2",
+        "{\"a\":1}}",
+        "{\"a\":1,}",
+        "{'a':1}",
+        "{a:1}",
+        "{\"a\":1 /* c */}",
+        "{\"a\":\"\\x41\"}",
+        "{\"a\":\"\\ud800\"}",
+        "{\"a\":1e999999}",
+        "{\"a\":01}",
+        "{\"a\":tru}",
+        "{\"a\":\"unterminated}",
+        "\u{feff}{\"a\":",
+        "{\"a\":[}]",
+        "{\"a\":\"\t\"}",
+        "{\"a\":-}",
     ];
     let mut bodies = Vec::new();
     for b in broken {
@@ -429,10 +466,22 @@ async fn hostile_ingest_is_refused_while_others_are_served(pool: PgPool) {
     }
     let mut statuses = send_all(&target, bodies).await;
     for b in broken {
-        statuses.push(target.post(&target.store_url(), b.as_bytes().to_vec(), None).await);
+        statuses.push(
+            target
+                .post(&target.store_url(), b.as_bytes().to_vec(), None)
+                .await,
+        );
     }
-    assert!(statuses.iter().all(|s| (400..500).contains(s)), "{}", tally(&statuses));
-    table.add("malformed JSON (event, envelope header, item header, store body)", statuses.len(), format!("all 4xx ({})", tally(&statuses)));
+    assert!(
+        statuses.iter().all(|s| (400..500).contains(s)),
+        "{}",
+        tally(&statuses)
+    );
+    table.add(
+        "malformed JSON (event, envelope header, item header, store body)",
+        statuses.len(),
+        format!("all 4xx ({})", tally(&statuses)),
+    );
     target.probe("malformed JSON").await;
 
     // Wrong types in every field: accepted leniently (the bad value is
@@ -449,13 +498,24 @@ async fn hostile_ingest_is_refused_while_others_are_served(pool: PgPool) {
         }
     }
     let statuses = send_all(&target, bodies).await;
-    assert!(statuses.iter().all(|s| *s == 200 || (400..500).contains(s)), "{}", tally(&statuses));
+    assert!(
+        statuses.iter().all(|s| *s == 200 || (400..500).contains(s)),
+        "{}",
+        tally(&statuses)
+    );
     let accepted = statuses.iter().filter(|s| **s == 200).count();
-    assert!(accepted * 10 > statuses.len() * 9, "most wrong types are normalised: {}", tally(&statuses));
+    assert!(
+        accepted * 10 > statuses.len() * 9,
+        "most wrong types are normalised: {}",
+        tally(&statuses)
+    );
     table.add(
         "wrong JSON types in every field (66 fields × 9 types)",
         statuses.len(),
-        format!("no 5xx: {}; every stored issue page renders", tally(&statuses)),
+        format!(
+            "no 5xx: {}; every stored issue page renders",
+            tally(&statuses)
+        ),
     );
 
     // Deep nesting: serde's recursion limit refuses it before any
@@ -465,7 +525,10 @@ async fn hostile_ingest_is_refused_while_others_are_served(pool: PgPool) {
     let mut bodies = Vec::new();
     for deep in [&deep_array, &deep_object] {
         bodies.push(event_item(&new_id(), deep.as_bytes()));
-        bodies.push(event_item(&new_id(), format!("{{\"extra\":{{\"x\":{deep}}}}}").as_bytes()));
+        bodies.push(event_item(
+            &new_id(),
+            format!("{{\"extra\":{{\"x\":{deep}}}}}").as_bytes(),
+        ));
         bodies.push(format!("{{\"x\":{deep}}}\n{{\"type\":\"event\"}}\n{{}}\n").into_bytes());
         bodies.push(format!("{{}}\n{{\"type\":\"event\",\"x\":{deep}}}\n{{}}\n").into_bytes());
     }
@@ -473,10 +536,18 @@ async fn hostile_ingest_is_refused_while_others_are_served(pool: PgPool) {
     for deep in [&deep_array, &deep_object] {
         let body = format!("{{\"extra\":{deep}}}").into_bytes();
         statuses.push(target.post(&target.store_url(), body.clone(), None).await);
-        statuses.push(target.post(&target.store_url(), gzip(&body), Some("gzip")).await);
+        statuses.push(
+            target
+                .post(&target.store_url(), gzip(&body), Some("gzip"))
+                .await,
+        );
     }
     assert!(statuses.iter().all(|s| *s == 400), "{}", tally(&statuses));
-    table.add("10,000-level nesting (arrays, objects; event, headers, store)", statuses.len(), format!("all 400 ({})", tally(&statuses)));
+    table.add(
+        "10,000-level nesting (arrays, objects; event, headers, store)",
+        statuses.len(),
+        format!("all 400 ({})", tally(&statuses)),
+    );
     target.probe("deep nesting").await;
 
     // 1 MB strings in every kind of place: stored truncated, or 413.
@@ -513,13 +584,21 @@ async fn hostile_ingest_is_refused_while_others_are_served(pool: PgPool) {
     bodies.push(event_envelope(&id, &key_event));
     let id = new_id();
     big_ids.push(("a top-level key".into(), id.clone()));
-    bodies.push(event_item(&id, format!("{{\"{mega}\":1,\"message\":\"m\"}}").as_bytes()));
+    bodies.push(event_item(
+        &id,
+        format!("{{\"{mega}\":1,\"message\":\"m\"}}").as_bytes(),
+    ));
     bodies.push(format!("{{\"dsn\":\"{mega}\"}}\n{{\"type\":\"event\"}}\n{{}}\n").into_bytes());
     bodies.push(
-        format!("{{}}\n{{\"type\":\"attachment\",\"filename\":\"{mega}\",\"length\":1}}\nx\n").into_bytes(),
+        format!("{{}}\n{{\"type\":\"attachment\",\"filename\":\"{mega}\",\"length\":1}}\nx\n")
+            .into_bytes(),
     );
     let statuses = send_all(&target, bodies).await;
-    assert!(statuses.iter().all(|s| matches!(s, 200 | 400..=499)), "{}", tally(&statuses));
+    assert!(
+        statuses.iter().all(|s| matches!(s, 200 | 400..=499)),
+        "{}",
+        tally(&statuses)
+    );
     let mut largest_stored = 0;
     for (path, id) in &big_ids {
         if let Some(row) = store.event(project.id, id.parse().unwrap()).await.unwrap() {
@@ -531,20 +610,63 @@ async fn hostile_ingest_is_refused_while_others_are_served(pool: PgPool) {
     table.add(
         "1 MB strings (15 fields, an object key, envelope and item headers)",
         statuses.len(),
-        format!("{}; largest stored event {} KiB", tally(&statuses), largest_stored / 1024),
+        format!(
+            "{}; largest stored event {} KiB",
+            tally(&statuses),
+            largest_stored / 1024
+        ),
     );
     target.probe("1 MB strings").await;
 
     // 100,000 frames, breadcrumbs, exceptions, tags: bounded per-event work.
     let many = |n: usize, item: &str| format!("[{}]", vec![item; n].join(","));
     let cases: Vec<(&str, String)> = vec![
-        ("frames", format!("{{\"exception\":{{\"values\":[{{\"type\":\"E\",\"stacktrace\":{{\"frames\":{}}}}}]}}}}", many(100_000, "{}"))),
-        ("thread frames", format!("{{\"threads\":{{\"values\":[{{\"crashed\":true,\"stacktrace\":{{\"frames\":{}}}}}]}}}}", many(100_000, "{}"))),
-        ("breadcrumbs", format!("{{\"message\":\"m\",\"breadcrumbs\":{}}}", many(100_000, "{}"))),
-        ("exceptions", format!("{{\"exception\":{{\"values\":{}}}}}", many(100_000, "{}"))),
-        ("tags", format!("{{\"message\":\"m\",\"tags\":{}}}", many(90_000, "[\"k\",\"v\"]"))),
-        ("fingerprint parts", format!("{{\"message\":\"m\",\"fingerprint\":{}}}", many(100_000, "\"\""))),
-        ("frame vars", format!("{{\"exception\":{{\"values\":[{{\"type\":\"E\",\"stacktrace\":{{\"frames\":[{{\"vars\":{}}}]}}}}]}}}}", many(100_000, "0"))),
+        (
+            "frames",
+            format!(
+                "{{\"exception\":{{\"values\":[{{\"type\":\"E\",\"stacktrace\":{{\"frames\":{}}}}}]}}}}",
+                many(100_000, "{}")
+            ),
+        ),
+        (
+            "thread frames",
+            format!(
+                "{{\"threads\":{{\"values\":[{{\"crashed\":true,\"stacktrace\":{{\"frames\":{}}}}}]}}}}",
+                many(100_000, "{}")
+            ),
+        ),
+        (
+            "breadcrumbs",
+            format!(
+                "{{\"message\":\"m\",\"breadcrumbs\":{}}}",
+                many(100_000, "{}")
+            ),
+        ),
+        (
+            "exceptions",
+            format!("{{\"exception\":{{\"values\":{}}}}}", many(100_000, "{}")),
+        ),
+        (
+            "tags",
+            format!(
+                "{{\"message\":\"m\",\"tags\":{}}}",
+                many(90_000, "[\"k\",\"v\"]")
+            ),
+        ),
+        (
+            "fingerprint parts",
+            format!(
+                "{{\"message\":\"m\",\"fingerprint\":{}}}",
+                many(100_000, "\"\"")
+            ),
+        ),
+        (
+            "frame vars",
+            format!(
+                "{{\"exception\":{{\"values\":[{{\"type\":\"E\",\"stacktrace\":{{\"frames\":[{{\"vars\":{}}}]}}}}]}}}}",
+                many(100_000, "0")
+            ),
+        ),
     ];
     let mut many_ids = Vec::new();
     let mut slowest = Duration::ZERO;
@@ -556,13 +678,28 @@ async fn hostile_ingest_is_refused_while_others_are_served(pool: PgPool) {
         statuses.push(target.envelope(event_item(&id, payload.as_bytes())).await);
         slowest = slowest.max(started.elapsed());
     }
-    assert!(statuses.iter().all(|s| matches!(s, 200 | 400..=499)), "{}", tally(&statuses));
-    assert!(slowest < Duration::from_secs(10), "slowest answer {slowest:?}");
+    assert!(
+        statuses.iter().all(|s| matches!(s, 200 | 400..=499)),
+        "{}",
+        tally(&statuses)
+    );
+    assert!(
+        slowest < Duration::from_secs(10),
+        "slowest answer {slowest:?}"
+    );
     for id in &many_ids {
         if let Some(row) = store.event(project.id, id.parse().unwrap()).await.unwrap() {
-            let frames = row.data.pointer("/exception/values/0/stacktrace/frames").and_then(Value::as_array).map_or(0, Vec::len);
+            let frames = row
+                .data
+                .pointer("/exception/values/0/stacktrace/frames")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
             assert!(frames <= 250, "{frames} frames stored");
-            let crumbs = row.data.pointer("/breadcrumbs/values").and_then(Value::as_array).map_or(0, Vec::len);
+            let crumbs = row
+                .data
+                .pointer("/breadcrumbs/values")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
             assert!(crumbs <= 100, "{crumbs} breadcrumbs stored");
             let size = serde_json::to_vec(&row.data).unwrap().len();
             assert!(size < 2 * 1024 * 1024, "stored event of {size} bytes");
@@ -577,7 +714,14 @@ async fn hostile_ingest_is_refused_while_others_are_served(pool: PgPool) {
 
     // Invalid UTF-8 and NUL bytes.
     let mut bodies = Vec::new();
-    for bad in [&b"\xff"[..], b"\xc3\x28", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xc0\xaf", b"\x00"] {
+    for bad in [
+        &b"\xff"[..],
+        b"\xc3\x28",
+        b"\xed\xa0\x80",
+        b"\xf4\x90\x80\x80",
+        b"\xc0\xaf",
+        b"\x00",
+    ] {
         let mut payload = b"{\"message\":\"".to_vec();
         payload.extend_from_slice(bad);
         payload.extend_from_slice(b"\"}");
@@ -610,11 +754,24 @@ async fn hostile_ingest_is_refused_while_others_are_served(pool: PgPool) {
             other => panic!("invalid UTF-8 in the request head: {other:?}"),
         }
     }
-    assert!(statuses.iter().all(|s| (400..500).contains(s)), "{}", tally(&statuses));
+    assert!(
+        statuses.iter().all(|s| (400..500).contains(s)),
+        "{}",
+        tally(&statuses)
+    );
     let nul_id = new_id();
-    let nul = target.envelope(event_item(&nul_id, br#"{"message":"a\u0000b","extra":{"k\u0000":"\u0000"}}"#)).await;
+    let nul = target
+        .envelope(event_item(
+            &nul_id,
+            br#"{"message":"a\u0000b","extra":{"k\u0000":"\u0000"}}"#,
+        ))
+        .await;
     assert_eq!(nul, 200, "escaped NUL is data, stored with U+FFFD");
-    table.add("invalid UTF-8 and raw NUL bytes (payload, headers, path, store)", statuses.len() + 1, format!("all 4xx ({}); escaped \\u0000 stored", tally(&statuses)));
+    table.add(
+        "invalid UTF-8 and raw NUL bytes (payload, headers, path, store)",
+        statuses.len() + 1,
+        format!("all 4xx ({}); escaped \\u0000 stored", tally(&statuses)),
+    );
     target.probe("invalid UTF-8").await;
 
     // Compression bombs, several at once: each decoder stops at its limit
@@ -635,7 +792,8 @@ async fn hostile_ingest_is_refused_while_others_are_served(pool: PgPool) {
         }
         out
     };
-    let wire: usize = gzip_bomb.len() + nested_bomb.len() + zstd_bomb.len() + deflate_bomb.len() + br_bomb.len();
+    let wire: usize =
+        gzip_bomb.len() + nested_bomb.len() + zstd_bomb.len() + deflate_bomb.len() + br_bomb.len();
     let mut sends = Vec::new();
     for _ in 0..3 {
         for (url, body, encoding) in [
@@ -646,7 +804,9 @@ async fn hostile_ingest_is_refused_while_others_are_served(pool: PgPool) {
             (target.store_url(), br_bomb.clone(), "br"),
         ] {
             let t = target.clone();
-            sends.push(tokio::spawn(async move { t.post(&url, body, Some(encoding)).await }));
+            sends.push(tokio::spawn(async move {
+                t.post(&url, body, Some(encoding)).await
+            }));
         }
     }
     let probe_during = target.probe("compression bombs").await;
@@ -655,7 +815,11 @@ async fn hostile_ingest_is_refused_while_others_are_served(pool: PgPool) {
         statuses.push(s.await.unwrap());
     }
     drop((gzip_bomb, nested_bomb, zstd_bomb, deflate_bomb, br_bomb));
-    assert!(statuses.iter().all(|s| matches!(s, 413 | 503)), "{}", tally(&statuses));
+    assert!(
+        statuses.iter().all(|s| matches!(s, 413 | 503)),
+        "{}",
+        tally(&statuses)
+    );
     assert!(statuses.contains(&413));
     let bomb_peak = snag.peak_rss_kib();
     table.add(
@@ -683,7 +847,10 @@ async fn hostile_ingest_is_refused_while_others_are_served(pool: PgPool) {
         assert!(seen.refused(), "trickled head: {seen:?} after {took:?}");
         slowest = slowest.max(took);
     }
-    assert!(slowest < Duration::from_secs(HEADER_TIMEOUT_SECS + 4), "{slowest:?}");
+    assert!(
+        slowest < Duration::from_secs(HEADER_TIMEOUT_SECS + 4),
+        "{slowest:?}"
+    );
     table.add(
         "slowloris: headers trickled a byte per 500 ms (200 connections)",
         200,
@@ -720,12 +887,24 @@ async fn hostile_ingest_is_refused_while_others_are_served(pool: PgPool) {
             _ => 0,
         });
     }
-    assert!(slowest < Duration::from_secs(BODY_TIMEOUT_SECS + 4), "{slowest:?}");
-    assert!(seen_all.iter().filter(|s| **s == 408).count() >= 150, "{}", tally(&seen_all));
+    assert!(
+        slowest < Duration::from_secs(BODY_TIMEOUT_SECS + 4),
+        "{slowest:?}"
+    );
+    assert!(
+        seen_all.iter().filter(|s| **s == 408).count() >= 150,
+        "{}",
+        tally(&seen_all)
+    );
     table.add(
         "slowloris: bodies trickled a byte per 300 ms (150 ingest, 50 login; 200 connections)",
         200,
-        format!("{} (0 = closed) within {} ms; probe meanwhile {} ms", tally(&seen_all), slowest.as_millis(), probe_during.as_millis()),
+        format!(
+            "{} (0 = closed) within {} ms; probe meanwhile {} ms",
+            tally(&seen_all),
+            slowest.as_millis(),
+            probe_during.as_millis()
+        ),
     );
 
     // Huge headers.
@@ -733,9 +912,15 @@ async fn hostile_ingest_is_refused_while_others_are_served(pool: PgPool) {
     let many_headers: String = (0..500).map(|i| format!("X-H{i}: v\r\n")).collect();
     let mut statuses = Vec::new();
     for request in [
-        format!("POST /api/1/envelope/ HTTP/1.1\r\nHost: x\r\nX-Big: {big}\r\nContent-Length: 0\r\n\r\n"),
-        format!("POST /api/1/envelope/ HTTP/1.1\r\nHost: x\r\nX-Sentry-Auth: Sentry sentry_key={big}\r\nContent-Length: 0\r\n\r\n"),
-        format!("POST /api/1/envelope/ HTTP/1.1\r\nHost: x\r\n{many_headers}Content-Length: 0\r\n\r\n"),
+        format!(
+            "POST /api/1/envelope/ HTTP/1.1\r\nHost: x\r\nX-Big: {big}\r\nContent-Length: 0\r\n\r\n"
+        ),
+        format!(
+            "POST /api/1/envelope/ HTTP/1.1\r\nHost: x\r\nX-Sentry-Auth: Sentry sentry_key={big}\r\nContent-Length: 0\r\n\r\n"
+        ),
+        format!(
+            "POST /api/1/envelope/ HTTP/1.1\r\nHost: x\r\n{many_headers}Content-Length: 0\r\n\r\n"
+        ),
         format!("GET /api/1/store/?sentry_key=k&sentry_data={big} HTTP/1.1\r\nHost: x\r\n\r\n"),
         format!("GET /projects HTTP/1.1\r\nHost: x\r\nCookie: snag_session={big}\r\n\r\n"),
     ] {
@@ -787,10 +972,16 @@ async fn hostile_ingest_is_refused_while_others_are_served(pool: PgPool) {
     for b in burst {
         statuses.push(b.await.unwrap());
     }
-    assert!(statuses.iter().all(|s| matches!(s, 200 | 503)), "{}", tally(&statuses));
+    assert!(
+        statuses.iter().all(|s| matches!(s, 200 | 503)),
+        "{}",
+        tally(&statuses)
+    );
     let mut closed = 0;
     for mut conn in idle {
-        if read_status(&mut conn, Duration::from_secs(HEADER_TIMEOUT_SECS + 3)).await == Seen::Closed {
+        if read_status(&mut conn, Duration::from_secs(HEADER_TIMEOUT_SECS + 3)).await
+            == Seen::Closed
+        {
             closed += 1;
         }
     }
@@ -798,14 +989,24 @@ async fn hostile_ingest_is_refused_while_others_are_served(pool: PgPool) {
     table.add(
         "3,000 idle connections + 1,000 concurrent event posts",
         4000,
-        format!("idle: all 3000 closed by the header timeout; posts: {}; probe meanwhile {} ms", tally(&statuses), probe_idle.as_millis()),
+        format!(
+            "idle: all 3000 closed by the header timeout; posts: {}; probe meanwhile {} ms",
+            tally(&statuses),
+            probe_idle.as_millis()
+        ),
     );
     target.probe("after the connection flood").await;
 
     // The dashboard renders every issue the hostile events created.
     let hash = snag::web::auth::hash_password("pw-123456789").unwrap();
-    store.create_user("admin@example.com", &hash, true).await.unwrap();
-    let web = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    store
+        .create_user("admin@example.com", &hash, true)
+        .await
+        .unwrap();
+    let web = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
     let login = web
         .post(format!("{}/login", snag.base))
         .form(&[("email", "admin@example.com"), ("password", "pw-123456789")])
@@ -813,17 +1014,33 @@ async fn hostile_ingest_is_refused_while_others_are_served(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(login.status(), 303);
-    let cookie = login.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
     let issues: Vec<i64> = sqlx::query_scalar("SELECT id FROM issue WHERE project_id = $1")
         .bind(project.id)
         .fetch_all(&pool)
         .await
         .unwrap();
     for issue in &issues {
-        let r = web.get(format!("{}/issues/{issue}", snag.base)).header("cookie", &cookie).send().await.unwrap();
+        let r = web
+            .get(format!("{}/issues/{issue}", snag.base))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200, "issue {issue} page");
     }
-    let r = web.get(format!("{}/projects/{}/issues", snag.base, project.id)).header("cookie", &cookie).send().await.unwrap();
+    let r = web
+        .get(format!("{}/projects/{}/issues", snag.base, project.id))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
 
     let peak_kib = snag.peak_rss_kib();
@@ -853,7 +1070,10 @@ async fn connections_over_the_cap_get_503_until_slots_free(pool: PgPool) {
     let snag = SnagProcess::spawn(
         &database_url_of(&pool),
         free_port(),
-        &[("SNAG_HEADER_READ_TIMEOUT_SECS", "2"), ("SNAG_MAX_CONNECTIONS", "50")],
+        &[
+            ("SNAG_HEADER_READ_TIMEOUT_SECS", "2"),
+            ("SNAG_MAX_CONNECTIONS", "50"),
+        ],
     )
     .await;
     let addr = snag.base.trim_start_matches("http://").to_string();
@@ -865,7 +1085,11 @@ async fn connections_over_the_cap_get_503_until_slots_free(pool: PgPool) {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut refused = 0;
     for _ in 0..20 {
-        let seen = raw(&addr, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+        let seen = raw(
+            &addr,
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .await;
         assert_eq!(seen, Seen::Status(503));
         refused += 1;
     }
@@ -879,18 +1103,26 @@ async fn connections_over_the_cap_get_503_until_slots_free(pool: PgPool) {
     };
     loop {
         let id = new_id();
-        let status = target.envelope(event_envelope(&id, &error_event("CapError", "x", "f"))).await;
+        let status = target
+            .envelope(event_envelope(&id, &error_event("CapError", "x", "f")))
+            .await;
         if status == 200 {
             break;
         }
         assert_eq!(status, 503);
-        assert!(started.elapsed() < Duration::from_secs(6), "slots never freed");
+        assert!(
+            started.elapsed() < Duration::from_secs(6),
+            "slots never freed"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     eprintln!(
         "cap: 50 idle connections held every slot; {refused} extra connections got 503; served again after {:?}",
         started.elapsed()
     );
-    assert!(started.elapsed() >= Duration::from_secs(1), "the cap did not hold");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "the cap did not hold"
+    );
     drop(idle);
 }

@@ -37,7 +37,11 @@ fn running_as_root() -> bool {
 impl Cluster {
     fn bindir() -> PathBuf {
         let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-            .map(|d| d.filter_map(Result::ok).map(|e| e.path().join("bin")).collect())
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .map(|e| e.path().join("bin"))
+                    .collect()
+            })
             .unwrap_or_default();
         dirs.sort();
         dirs.into_iter()
@@ -89,11 +93,28 @@ impl Cluster {
         let data = cluster.data.to_str().unwrap().to_string();
         cluster.run(
             "initdb",
-            &["-D", &data, "-U", "snag", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"],
+            &[
+                "-D",
+                &data,
+                "-U",
+                "snag",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+            ],
         );
         cluster.start();
         let status = Command::new(cluster.bindir.join("createdb"))
-            .args(["-h", "127.0.0.1", "-p", &cluster.port.to_string(), "-U", "snag", "snag"])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &cluster.port.to_string(),
+                "-U",
+                "snag",
+                "snag",
+            ])
             .status()
             .unwrap();
         assert!(status.success(), "createdb");
@@ -115,7 +136,18 @@ impl Cluster {
         );
         self.run(
             "pg_ctl",
-            &["-D", data, "-l", log.to_str().unwrap(), "-o", &opts, "-w", "-t", "60", "start"],
+            &[
+                "-D",
+                data,
+                "-l",
+                log.to_str().unwrap(),
+                "-o",
+                &opts,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
         );
     }
 
@@ -133,7 +165,14 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         let _ = self
             .command("pg_ctl")
-            .args(["-D", self.data.to_str().unwrap(), "-m", "immediate", "-w", "stop"])
+            .args([
+                "-D",
+                self.data.to_str().unwrap(),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ])
             .output();
         let _ = std::fs::remove_dir_all(&self.data);
     }
@@ -150,7 +189,14 @@ struct Log {
 const TASKS: usize = 8;
 const PER_TASK: usize = 60;
 
-async fn load(base: String, project_id: i64, key: String, task: usize, log: Arc<Log>, stop: Arc<AtomicBool>) {
+async fn load(
+    base: String,
+    project_id: i64,
+    key: String,
+    task: usize,
+    log: Arc<Log>,
+    stop: Arc<AtomicBool>,
+) {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(15))
         .build()
@@ -191,9 +237,14 @@ async fn load(base: String, project_id: i64, key: String, task: usize, log: Arc<
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_restart_under_load_loses_nothing_acknowledged() {
     let cluster = Cluster::init();
-    let store = snag::store::Store::connect(&cluster.url(), 2).await.unwrap();
+    let store = snag::store::Store::connect(&cluster.url(), 2)
+        .await
+        .unwrap();
     store.migrate().await.unwrap();
-    let (project, key) = store.create_project("restart", Some("python")).await.unwrap();
+    let (project, key) = store
+        .create_project("restart", Some("python"))
+        .await
+        .unwrap();
     let snag = SnagProcess::spawn(&cluster.url(), free_port(), &[]).await;
     let log = Arc::new(Log::default());
     let stop = Arc::new(AtomicBool::new(false));
@@ -213,7 +264,11 @@ async fn postgres_restart_under_load_loses_nothing_acknowledged() {
     let wait_for = |n: usize| async move {
         let deadline = Instant::now() + Duration::from_secs(30);
         while acked() < n {
-            assert!(Instant::now() < deadline, "load stalled at {} acknowledged", acked());
+            assert!(
+                Instant::now() < deadline,
+                "load stalled at {} acknowledged",
+                acked()
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     };
@@ -245,14 +300,20 @@ async fn postgres_restart_under_load_loses_nothing_acknowledged() {
         let fresh = client
             .post(format!("{}/api/{}/envelope/", snag.base, project.id))
             .header("x-sentry-auth", auth_header(&key.public_key))
-            .body(event_envelope(&Uuid::new_v4().simple().to_string(), &error_event("E", "v", "f")))
+            .body(event_envelope(
+                &Uuid::new_v4().simple().to_string(),
+                &error_event("E", "v", "f"),
+            ))
             .send()
             .await
             .map(|r| r.status().as_u16())
             .unwrap_or(0);
         let refused_in = asked.elapsed();
         assert_eq!(fresh, 503, "ingest with the database down");
-        assert!(refused_in < Duration::from_secs(1), "503 took {refused_in:?}");
+        assert!(
+            refused_in < Duration::from_secs(1),
+            "503 took {refused_in:?}"
+        );
         let during = acked() - before;
         tokio::time::sleep(Duration::from_millis(1500)).await;
         cluster.start();
@@ -262,14 +323,20 @@ async fn postgres_restart_under_load_loses_nothing_acknowledged() {
             if readyz().await == 200 {
                 break;
             }
-            assert!(up_at.elapsed() < Duration::from_secs(30), "never ready again");
+            assert!(
+                up_at.elapsed() < Duration::from_secs(30),
+                "never ready again"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let ready_after = up_at.elapsed();
         let recovered_from = acked();
         let deadline = Instant::now() + Duration::from_secs(30);
         while acked() < recovered_from + 20 {
-            assert!(Instant::now() < deadline, "ingest did not recover after the {mode} restart");
+            assert!(
+                Instant::now() < deadline,
+                "ingest did not recover after the {mode} restart"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         outages.push(format!(
@@ -300,7 +367,10 @@ async fn postgres_restart_under_load_loses_nothing_acknowledged() {
     .await
     .unwrap();
     let stored_set: HashSet<&Uuid> = stored.iter().collect();
-    let lost: Vec<&Uuid> = acked_ids.iter().filter(|id| !stored_set.contains(id)).collect();
+    let lost: Vec<&Uuid> = acked_ids
+        .iter()
+        .filter(|id| !stored_set.contains(id))
+        .collect();
     eprintln!(
         "pg restart: {} acknowledged, {} stored, {} lost; failed attempts by status {failures:?}; {} given up\n  {}",
         acked_ids.len(),
@@ -314,8 +384,15 @@ async fn postgres_restart_under_load_loses_nothing_acknowledged() {
     assert_eq!(times_seen, stored.len() as i64, "issue counts drifted");
     assert!(unacked.is_empty(), "SDK retries gave up: {}", unacked.len());
     assert_eq!(acked_ids.len(), TASKS * PER_TASK);
-    assert!(failures.get(&503).copied().unwrap_or(0) > 0, "the outages refused nothing");
-    let other: usize = failures.iter().filter(|(s, _)| **s != 503).map(|(_, n)| n).sum();
+    assert!(
+        failures.get(&503).copied().unwrap_or(0) > 0,
+        "the outages refused nothing"
+    );
+    let other: usize = failures
+        .iter()
+        .filter(|(s, _)| **s != 503)
+        .map(|(_, n)| n)
+        .sum();
     assert_eq!(other, 0, "outage answers other than 503: {failures:?}");
     drop(snag);
     drop(cluster);

@@ -170,10 +170,22 @@ async fn fixture(pool: &PgPool) -> Fixture {
         .unwrap();
     let team_alpha = app.store.create_team("Alpha").await.unwrap();
     let team_beta = app.store.create_team("Beta").await.unwrap();
-    app.store.set_team_member(team_alpha, member_id, true).await.unwrap();
-    app.store.set_team_member(team_beta, outsider_id, true).await.unwrap();
-    app.store.set_project_team(project_a.id, team_alpha, true).await.unwrap();
-    app.store.set_project_team(project_b.id, team_beta, true).await.unwrap();
+    app.store
+        .set_team_member(team_alpha, member_id, true)
+        .await
+        .unwrap();
+    app.store
+        .set_team_member(team_beta, outsider_id, true)
+        .await
+        .unwrap();
+    app.store
+        .set_project_team(project_a.id, team_alpha, true)
+        .await
+        .unwrap();
+    app.store
+        .set_project_team(project_b.id, team_beta, true)
+        .await
+        .unwrap();
     let member = login(&app, "member@example.com", "pw-123456789").await;
     let outsider = login(&app, "outsider@example.com", "pw-123456789").await;
     Fixture {
@@ -199,41 +211,138 @@ fn table(f: &Fixture) -> Vec<Route> {
         get("/login", all(200)),
         Route {
             csrf: false,
-            ..post("/login", &[("email", "nobody@example.com"), ("password", "wrong")], all(401))
+            ..post(
+                "/login",
+                &[("email", "nobody@example.com"), ("password", "wrong")],
+                all(401),
+            )
         },
         get("/static/snag.css", all(200)),
         get("/static/snag.js", all(200)),
         get("/projects", [Login, st(200), st(200), st(200)]),
         get("/projects/new", [Login, st(403), st(403), st(200)]),
         get("/issues", [Login, st(200), st(200), st(200)]),
-        get(format!("/projects/{p}/issues"), [Login, st(404), st(200), st(200)]),
-        get(format!("/projects/{p}/settings"), [Login, st(404), st(200), st(200)]),
+        get(
+            format!("/projects/{p}/issues"),
+            [Login, st(404), st(200), st(200)],
+        ),
+        get(
+            format!("/projects/{p}/settings"),
+            [Login, st(404), st(200), st(200)],
+        ),
         get(format!("/issues/{i}"), [Login, st(404), st(200), st(200)]),
-        get(format!("/issues/{i}/events"), [Login, st(404), st(200), st(200)]),
-        get(format!("/issues/{i}/events/{e}"), [Login, st(404), st(200), st(200)]),
-        get(format!("/issues/{i}/events/{e}/json"), [Login, st(404), st(200), st(200)]),
-        get(format!("/attachments/{}", f.attachment_a), [Login, st(404), st(200), st(200)]),
+        get(
+            format!("/issues/{i}/events"),
+            [Login, st(404), st(200), st(200)],
+        ),
+        get(
+            format!("/issues/{i}/events/{e}"),
+            [Login, st(404), st(200), st(200)],
+        ),
+        get(
+            format!("/issues/{i}/events/{e}/json"),
+            [Login, st(404), st(200), st(200)],
+        ),
+        get(
+            format!("/attachments/{}", f.attachment_a),
+            [Login, st(404), st(200), st(200)],
+        ),
         get("/issues/999999", [Login, st(404), st(404), st(404)]),
         get("/account", [Login, st(200), st(200), st(200)]),
         get("/users", [Login, st(403), st(403), st(200)]),
         get("/teams", [Login, st(403), st(403), st(200)]),
-        post(format!("/issues/{i}/status"), &[("status", "resolved")], [Login, st(404), st(303), st(303)]),
-        post(format!("/issues/{i}/assign"), &[("assignee", "")], [Login, st(404), st(303), st(303)]),
-        post(format!("/issues/{i}/comments"), &[("text", "hi")], [Login, st(404), st(303), st(303)]),
-        post("/issues/bulk", &[("action", "unresolve"), ("issue", &i.to_string())], [Login, st(404), st(303), st(303)]),
-        post(format!("/issues/{}/delete", f.issue_to_delete), &[], [Login, st(404), st(403), st(303)]),
-        post("/projects/new", &[("name", "gamma")], [Login, st(403), st(403), st(303)]),
-        post(format!("/projects/{p}/settings"), &[("name", "alpha")], [Login, st(404), st(403), st(200)]),
-        post(format!("/projects/{p}/keys"), &[("label", "ci")], [Login, st(404), st(403), st(303)]),
-        post(format!("/projects/{p}/keys/{}", f.key_a), &[("action", "rate_limit"), ("rate_limit", "")], [Login, st(404), st(403), st(303)]),
-        post(format!("/projects/{p}/rules"), &[("rules", "")], [Login, st(404), st(403), st(200)]),
-        post(format!("/projects/{p}/scrubbing"), &[("scrub_data", "on"), ("scrub_defaults", "on")], [Login, st(404), st(403), st(200)]),
-        post("/account", &[("current", "wrong"), ("new", "n3w-password"), ("confirm", "n3w-password")], [Login, st(400), st(400), st(400)]),
+        post(
+            format!("/issues/{i}/status"),
+            &[("status", "resolved")],
+            [Login, st(404), st(303), st(303)],
+        ),
+        post(
+            format!("/issues/{i}/assign"),
+            &[("assignee", "")],
+            [Login, st(404), st(303), st(303)],
+        ),
+        post(
+            format!("/issues/{i}/comments"),
+            &[("text", "hi")],
+            [Login, st(404), st(303), st(303)],
+        ),
+        post(
+            "/issues/bulk",
+            &[("action", "unresolve"), ("issue", &i.to_string())],
+            [Login, st(404), st(303), st(303)],
+        ),
+        post(
+            format!("/issues/{}/delete", f.issue_to_delete),
+            &[],
+            [Login, st(404), st(403), st(303)],
+        ),
+        post(
+            "/projects/new",
+            &[("name", "gamma")],
+            [Login, st(403), st(403), st(303)],
+        ),
+        post(
+            format!("/projects/{p}/settings"),
+            &[("name", "alpha")],
+            [Login, st(404), st(403), st(200)],
+        ),
+        post(
+            format!("/projects/{p}/keys"),
+            &[("label", "ci")],
+            [Login, st(404), st(403), st(303)],
+        ),
+        post(
+            format!("/projects/{p}/keys/{}", f.key_a),
+            &[("action", "rate_limit"), ("rate_limit", "")],
+            [Login, st(404), st(403), st(303)],
+        ),
+        post(
+            format!("/projects/{p}/rules"),
+            &[("rules", "")],
+            [Login, st(404), st(403), st(200)],
+        ),
+        post(
+            format!("/projects/{p}/scrubbing"),
+            &[("scrub_data", "on"), ("scrub_defaults", "on")],
+            [Login, st(404), st(403), st(200)],
+        ),
+        post(
+            "/account",
+            &[
+                ("current", "wrong"),
+                ("new", "n3w-password"),
+                ("confirm", "n3w-password"),
+            ],
+            [Login, st(400), st(400), st(400)],
+        ),
         post("/account/sessions", &[], [Login, st(200), st(200), st(200)]),
-        post("/users", &[("email", "new@example.com"), ("password", "pw-123456789"), ("role", "member")], [Login, st(403), st(403), st(303)]),
-        post(format!("/users/{}", f.other_user), &[("action", "enable")], [Login, st(403), st(403), st(303)]),
-        post("/teams", &[("name", "Gamma")], [Login, st(403), st(403), st(303)]),
-        post(format!("/teams/{}", f.team_beta), &[("action", "remove_member"), ("user_id", &f.other_user.to_string())], [Login, st(403), st(403), st(303)]),
+        post(
+            "/users",
+            &[
+                ("email", "new@example.com"),
+                ("password", "pw-123456789"),
+                ("role", "member"),
+            ],
+            [Login, st(403), st(403), st(303)],
+        ),
+        post(
+            format!("/users/{}", f.other_user),
+            &[("action", "enable")],
+            [Login, st(403), st(403), st(303)],
+        ),
+        post(
+            "/teams",
+            &[("name", "Gamma")],
+            [Login, st(403), st(403), st(303)],
+        ),
+        post(
+            format!("/teams/{}", f.team_beta),
+            &[
+                ("action", "remove_member"),
+                ("user_id", &f.other_user.to_string()),
+            ],
+            [Login, st(403), st(403), st(303)],
+        ),
         // Last: it ends the session.
         post("/logout", &[], [Login, st(303), st(303), st(303)]),
     ]
@@ -246,10 +355,20 @@ fn assert_security_headers(r: &reqwest::Response, what: &str) {
         .unwrap_or_else(|| panic!("{what}: no CSP"))
         .to_str()
         .unwrap();
-    for directive in ["default-src 'self'", "script-src 'self'", "object-src 'none'", "frame-ancestors 'none'", "base-uri 'none'", "form-action 'self'"] {
+    for directive in [
+        "default-src 'self'",
+        "script-src 'self'",
+        "object-src 'none'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+    ] {
         assert!(csp.contains(directive), "{what}: CSP lacks {directive}");
     }
-    assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "{what}: {csp}");
+    assert!(
+        !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+        "{what}: {csp}"
+    );
     assert_eq!(h["x-frame-options"], "DENY", "{what}");
     assert_eq!(h["x-content-type-options"], "nosniff", "{what}");
     assert_eq!(h["referrer-policy"], "same-origin", "{what}");
@@ -293,7 +412,10 @@ async fn every_route_enforces_its_roles(pool: PgPool) {
                 let r = send(&f, route, Some(cookie), Some("forged".into())).await;
                 let status = r.status().as_u16();
                 assert_security_headers(&r, &what);
-                assert!(matches!(status, 403 | 404), "{what} as {role:?} with a forged CSRF token: {status}");
+                assert!(
+                    matches!(status, 403 | 404),
+                    "{what} as {role:?} with a forged CSRF token: {status}"
+                );
                 let r = send(&f, route, Some(cookie), None).await;
                 assert!(
                     r.status().is_client_error(),
@@ -319,7 +441,10 @@ async fn every_route_enforces_its_roles(pool: PgPool) {
             }
             if *role == Role::Outsider && route.method == "GET" && status == 200 {
                 let body = r.text().await.unwrap();
-                assert!(!body.contains("AlphaSecretError"), "{what} leaks another team's issue");
+                assert!(
+                    !body.contains("AlphaSecretError"),
+                    "{what} leaks another team's issue"
+                );
             }
             checked += 1;
         }
@@ -353,7 +478,8 @@ async fn every_router_route_is_in_the_table(pool: PgPool) {
     let source: String = ["mod.rs", "list.rs", "account.rs", "settings.rs"]
         .iter()
         .map(|file| {
-            std::fs::read_to_string(format!("{}/src/web/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+            std::fs::read_to_string(format!("{}/src/web/{file}", env!("CARGO_MANIFEST_DIR")))
+                .unwrap()
         })
         .collect();
     let ids = [
@@ -367,7 +493,9 @@ async fn every_router_route_is_in_the_table(pool: PgPool) {
     ];
     let mut missing = Vec::new();
     for line in source.lines().filter(|l| l.contains(".route(")) {
-        let Some(path) = line.split('"').nth(1) else { continue };
+        let Some(path) = line.split('"').nth(1) else {
+            continue;
+        };
         let methods: Vec<&str> = ["get(", "post("]
             .into_iter()
             .filter(|m| line.contains(m))
@@ -385,7 +513,12 @@ async fn every_router_route_is_in_the_table(pool: PgPool) {
             let covered = routes.iter().any(|r| {
                 r.method == method
                     && (r.path == concrete
-                        || (path.contains("{issue_id}") && r.path == concrete.replace(&f.issue_a.to_string(), &f.issue_to_delete.to_string())))
+                        || (path.contains("{issue_id}")
+                            && r.path
+                                == concrete.replace(
+                                    &f.issue_a.to_string(),
+                                    &f.issue_to_delete.to_string(),
+                                )))
             });
             if !covered {
                 missing.push(format!("{method} {path}"));
@@ -403,21 +536,30 @@ async fn every_router_route_is_in_the_table(pool: PgPool) {
                     for (name, value) in &ids {
                         concrete = concrete.replace(name, value);
                     }
-                    if !routes.iter().any(|r| r.method == method && r.path == concrete) {
+                    if !routes
+                        .iter()
+                        .any(|r| r.method == method && r.path == concrete)
+                    {
                         missing.push(format!("{method} {path}"));
                     }
                 }
             }
         }
     }
-    assert!(missing.is_empty(), "routes missing from the authorization table: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "routes missing from the authorization table: {missing:?}"
+    );
 }
 
 #[sqlx::test]
 async fn login_issues_a_fresh_session_and_logout_ends_it(pool: PgPool) {
     let app = start(pool).await;
     let hash = snag::web::auth::hash_password("pw-123456789").unwrap();
-    app.store.create_user("ann@example.com", &hash, false).await.unwrap();
+    app.store
+        .create_user("ann@example.com", &hash, false)
+        .await
+        .unwrap();
     // An attacker plants a session id in the victim's browser.
     let planted = format!("{SESSION_COOKIE}={}", "f".repeat(64));
     let r = app
@@ -456,7 +598,12 @@ async fn login_issues_a_fresh_session_and_logout_ends_it(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(r.status(), 303);
-    assert!(r.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
+    assert!(
+        r.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
     let (status, _) = app.get_page("/projects", &session).await;
     assert_eq!(status, 303, "a logged-out session id still worked");
     let (status, _) = app.get_page("/projects", &again).await;
@@ -487,7 +634,12 @@ async fn passwords_are_stored_as_argon2id_with_owasp_parameters(pool: PgPool) {
             .client
             .post(app.url("/users"))
             .header("cookie", &admin)
-            .form(&[("csrf", csrf.as_str()), ("email", email), ("password", "same-password-1"), ("role", "member")])
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("email", email),
+                ("password", "same-password-1"),
+                ("role", "member"),
+            ])
             .send()
             .await
             .unwrap();
@@ -530,7 +682,10 @@ async fn login_is_throttled_per_client_address(pool: PgPool) {
     config.trusted_proxies = vec![snag::config::IpNet::parse("127.0.0.1").unwrap()];
     let app = start_with(pool, config).await;
     let hash = snag::web::auth::hash_password("right-password").unwrap();
-    app.store.create_user("real@example.com", &hash, false).await.unwrap();
+    app.store
+        .create_user("real@example.com", &hash, false)
+        .await
+        .unwrap();
     let attempt = |from: &'static str, email: String, password: &'static str| {
         let app = &app;
         async move {
@@ -547,7 +702,10 @@ async fn login_is_throttled_per_client_address(pool: PgPool) {
     };
     // Spraying: one guess each for fifty accounts from one address.
     for n in 0..50 {
-        assert_eq!(attempt("203.0.113.7", format!("user{n}@example.com"), "guess").await, 401);
+        assert_eq!(
+            attempt("203.0.113.7", format!("user{n}@example.com"), "guess").await,
+            401
+        );
     }
     assert_eq!(
         attempt("203.0.113.7", "real@example.com".into(), "right-password").await,
@@ -603,7 +761,10 @@ async fn javascript_urls_in_events_are_never_live_links(pool: PgPool) {
         assert_eq!(r.status(), 200);
     }
     let cookie = app.login("admin@example.com", "pw-123456789").await;
-    let issue: i64 = sqlx::query_scalar("SELECT id FROM issue").fetch_one(&pool).await.unwrap();
+    let issue: i64 = sqlx::query_scalar("SELECT id FROM issue")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     let mut pages = vec![
         format!("/issues/{issue}"),
         format!("/issues/{issue}/events"),
@@ -620,7 +781,11 @@ async fn javascript_urls_in_events_are_never_live_links(pool: PgPool) {
         for attr in ["href=", "src=", "action=", "formaction=", "srcdoc="] {
             for value in lower.split(attr).skip(1) {
                 let value = value.trim_start_matches(['"', '\'', ' ']);
-                let value: String = value.chars().filter(|c| !c.is_whitespace()).take(16).collect();
+                let value: String = value
+                    .chars()
+                    .filter(|c| !c.is_whitespace())
+                    .take(16)
+                    .collect();
                 for scheme in ["javascript", "vbscript", "data:"] {
                     assert!(
                         !value.starts_with(scheme) && !value.starts_with("&#"),
@@ -657,8 +822,7 @@ async fn scrubbing_is_applied_on_ingest_and_configurable_per_project(pool: PgPoo
             "env": {"REMOTE_ADDR": "198.51.100.9"},
         });
         event["user"] = json!({"id": "7", "ip_address": "198.51.100.9"});
-        event["exception"]["values"][0]["stacktrace"]["frames"][1]["vars"] =
-            json!({"password": "hunter2", "secret_key": "sk", "card_number": "4242424242424242", "amount": 12, "session_id": "abc"});
+        event["exception"]["values"][0]["stacktrace"]["frames"][1]["vars"] = json!({"password": "hunter2", "secret_key": "sk", "card_number": "4242424242424242", "amount": 12, "session_id": "abc"});
         event["extra"] = json!({"mysql_pwd": "x", "private_key": "-----BEGIN RSA PRIVATE KEY-----\nMII\n-----END RSA PRIVATE KEY-----"});
         (format!("{n:032x}"), event)
     };
@@ -666,18 +830,36 @@ async fn scrubbing_is_applied_on_ingest_and_configurable_per_project(pool: PgPoo
         let store = app.store.clone();
         let project_id = project.id;
         async move {
-            let row = store.event(project_id, id.parse().unwrap()).await.unwrap().unwrap();
+            let row = store
+                .event(project_id, id.parse().unwrap())
+                .await
+                .unwrap()
+                .unwrap();
             serde_json::to_string(&row.data).unwrap()
         }
     };
     let secrets = [
-        "hunter2", "Bearer abc.def", "s3cr3t", "k-123", "t0k", "4111 1111 1111 1111",
-        "5500-0000-0000-0004", "4242424242424242", "pw1", "sk\"", "BEGIN RSA PRIVATE KEY",
+        "hunter2",
+        "Bearer abc.def",
+        "s3cr3t",
+        "k-123",
+        "t0k",
+        "4111 1111 1111 1111",
+        "5500-0000-0000-0004",
+        "4242424242424242",
+        "pw1",
+        "sk\"",
+        "BEGIN RSA PRIVATE KEY",
     ];
 
     // Defaults: every secret is filtered, harmless values stay.
     let (id, event) = sensitive(1);
-    assert_eq!(app.post_envelope(&project, event_envelope(&id, &event)).await.status(), 200);
+    assert_eq!(
+        app.post_envelope(&project, event_envelope(&id, &event))
+            .await
+            .status(),
+        200
+    );
     let text = stored(id).await;
     for secret in secrets {
         assert!(!text.contains(secret), "{secret} survived: {text}");
@@ -686,12 +868,20 @@ async fn scrubbing_is_applied_on_ingest_and_configurable_per_project(pool: PgPoo
     // Cookies are all treated as sensitive (session ids hide under any
     // name); the names stay so the reader sees what was sent.
     assert!(text.contains("[\"theme\",\"[Filtered]\"]"), "{text}");
-    for kept in ["ann", "curl", "DE89370400440532013000", "198.51.100.9", "\"amount\":\"12\""] {
+    for kept in [
+        "ann",
+        "curl",
+        "DE89370400440532013000",
+        "198.51.100.9",
+        "\"amount\":\"12\"",
+    ] {
         assert!(text.contains(kept), "{kept} was scrubbed: {text}");
     }
 
     // The settings page shows the section and saves it.
-    let (_, page) = app.get_page(&format!("/projects/{}/settings", project.id), &admin).await;
+    let (_, page) = app
+        .get_page(&format!("/projects/{}/settings", project.id), &admin)
+        .await;
     assert!(page.contains("Data scrubbing") && page.contains("name=\"sensitive_fields\""));
     let r = app
         .client
@@ -713,34 +903,63 @@ async fn scrubbing_is_applied_on_ingest_and_configurable_per_project(pool: PgPoo
     assert!(page.contains("Data scrubbing saved"));
     assert!(page.contains("iban\nssn") && page.contains(">session_id</textarea>"));
     let (id, event) = sensitive(2);
-    assert_eq!(app.post_envelope(&project, event_envelope(&id, &event)).await.status(), 200);
+    assert_eq!(
+        app.post_envelope(&project, event_envelope(&id, &event))
+            .await
+            .status(),
+        200
+    );
     let text = stored(id).await;
-    for gone in ["DE89370400440532013000", "078-05-1120", "198.51.100.9", "hunter2"] {
+    for gone in [
+        "DE89370400440532013000",
+        "078-05-1120",
+        "198.51.100.9",
+        "hunter2",
+    ] {
         assert!(!text.contains(gone), "{gone} survived: {text}");
     }
-    assert!(text.contains("\"session_id\":\"abc\""), "a safe field is kept: {text}");
+    assert!(
+        text.contains("\"session_id\":\"abc\""),
+        "a safe field is kept: {text}"
+    );
 
     // Switched off, the event is stored as sent.
     let r = app
         .client
         .post(app.url(&format!("/projects/{}/scrubbing", project.id)))
         .header("cookie", &admin)
-        .form(&[("csrf", csrf.as_str()), ("sensitive_fields", ""), ("safe_fields", "")])
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("sensitive_fields", ""),
+            ("safe_fields", ""),
+        ])
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
     let (id, event) = sensitive(3);
-    assert_eq!(app.post_envelope(&project, event_envelope(&id, &event)).await.status(), 200);
+    assert_eq!(
+        app.post_envelope(&project, event_envelope(&id, &event))
+            .await
+            .status(),
+        200
+    );
     let text = stored(id).await;
-    assert!(text.contains("hunter2") && text.contains("s3cr3t"), "{text}");
+    assert!(
+        text.contains("hunter2") && text.contains("s3cr3t"),
+        "{text}"
+    );
 
     // Bad lists are refused with a message.
     let r = app
         .client
         .post(app.url(&format!("/projects/{}/scrubbing", project.id)))
         .header("cookie", &admin)
-        .form(&[("csrf", csrf.as_str()), ("sensitive_fields", "x".repeat(101).as_str()), ("safe_fields", "")])
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("sensitive_fields", "x".repeat(101).as_str()),
+            ("safe_fields", ""),
+        ])
         .send()
         .await
         .unwrap();
@@ -751,7 +970,10 @@ async fn scrubbing_is_applied_on_ingest_and_configurable_per_project(pool: PgPoo
 async fn login_from_a_foreign_page_is_refused(pool: PgPool) {
     let app = start(pool).await;
     let hash = snag::web::auth::hash_password("pw-123456789").unwrap();
-    app.store.create_user("ann@example.com", &hash, false).await.unwrap();
+    app.store
+        .create_user("ann@example.com", &hash, false)
+        .await
+        .unwrap();
     let attempt = |headers: Vec<(&'static str, String)>| {
         let app = &app;
         async move {
@@ -773,15 +995,24 @@ async fn login_from_a_foreign_page_is_refused(pool: PgPool) {
     ] {
         assert_eq!(attempt(foreign).await, (403, false));
     }
-    assert_eq!(attempt(vec![("origin", app.base.clone())]).await, (303, true));
-    assert_eq!(attempt(vec![("sec-fetch-site", "same-origin".into())]).await, (303, true));
+    assert_eq!(
+        attempt(vec![("origin", app.base.clone())]).await,
+        (303, true)
+    );
+    assert_eq!(
+        attempt(vec![("sec-fetch-site", "same-origin".into())]).await,
+        (303, true)
+    );
 }
 
 #[sqlx::test]
 async fn login_accepts_the_host_the_browser_used(pool: PgPool) {
     let app = start(pool).await;
     let hash = snag::web::auth::hash_password("pw-123456789").unwrap();
-    app.store.create_user("ann@example.com", &hash, false).await.unwrap();
+    app.store
+        .create_user("ann@example.com", &hash, false)
+        .await
+        .unwrap();
     let port = app.server.addr.port();
     let r = app
         .client

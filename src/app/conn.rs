@@ -42,7 +42,7 @@ const DEFAULT_MAX_CONNECTIONS: u64 = 10_000;
 
 impl ConnLimits {
     pub fn from_env() -> Result<Self, String> {
-        Self::with_lookup(|name| crate::config::env_var(name), open_files_limit())
+        Self::with_lookup(crate::config::env_var, open_files_limit())
     }
 
     /// `fd_limit` is the soft open-files limit; the default connection cap
@@ -61,7 +61,10 @@ impl ConnLimits {
             }
         };
         let default_max = fd_limit
-            .map(|l| l.saturating_sub(RESERVED_FDS).clamp(16, DEFAULT_MAX_CONNECTIONS))
+            .map(|l| {
+                l.saturating_sub(RESERVED_FDS)
+                    .clamp(16, DEFAULT_MAX_CONNECTIONS)
+            })
             .unwrap_or(1024);
         let max_connections = match lookup("SNAG_MAX_CONNECTIONS") {
             None => default_max as usize,

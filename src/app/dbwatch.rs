@@ -43,7 +43,9 @@ impl DbWatch {
                     if up {
                         tracing::info!("database reachable again; accepting writes");
                     } else {
-                        tracing::error!("database unreachable; ingest answers 503 until it is back");
+                        tracing::error!(
+                            "database unreachable; ingest answers 503 until it is back"
+                        );
                     }
                 }
             }

@@ -352,11 +352,7 @@ fn gunzip(data: &[u8], limit: usize, held: Option<&Reservation>) -> Result<Vec<u
     )
 }
 
-fn unbrotli(
-    data: &[u8],
-    limit: usize,
-    held: Option<&Reservation>,
-) -> Result<Vec<u8>, IngestError> {
+fn unbrotli(data: &[u8], limit: usize, held: Option<&Reservation>) -> Result<Vec<u8>, IngestError> {
     read_bounded(
         brotli::Decompressor::new(data, CHUNK),
         limit,

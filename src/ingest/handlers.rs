@@ -4,6 +4,7 @@
 
 use super::IngestError;
 use super::auth::{self, AuthInfo};
+use super::budget::Reservation;
 use super::decode;
 use super::envelope::{self, Envelope};
 use super::items::{self, RequestInfo};
@@ -12,13 +13,12 @@ use crate::event::ItemKind;
 use crate::pipeline::PipelineError;
 use crate::pipeline::process::ProjectContext;
 use crate::store::write::{NewAttachment, NewItem, WriteOutcome};
-use super::budget::Reservation;
 use axum::body::{Body, Bytes};
-use bytes::BytesMut;
-use http_body_util::BodyExt as _;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use bytes::BytesMut;
+use http_body_util::BodyExt as _;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -154,7 +154,8 @@ async fn commit(
 ) -> Result<Vec<WriteOutcome>, IngestError> {
     if !app.db.is_up() {
         for (category, n) in categories {
-            app.metrics.ingest("rejected", "database_down", category, *n);
+            app.metrics
+                .ingest("rejected", "database_down", category, *n);
         }
         return Err(IngestError::unavailable());
     }
@@ -199,8 +200,7 @@ pub(super) async fn envelope(
     body: Body,
 ) -> Result<Response, IngestError> {
     let project_id = project_id(&raw_project)?;
-    let (body, held) =
-        read_body(&app, &headers, body, app.limits.envelope_body_limit()).await?;
+    let (body, held) = read_body(&app, &headers, body, app.limits.envelope_body_limit()).await?;
     handle_envelope_body(&app, project_id, query.as_deref(), &headers, body, &held).await
 }
 
@@ -274,15 +274,8 @@ pub(super) async fn store(
     };
     let (body, held) = read_body(&app, &headers, body, body_limit).await?;
     if is_envelope {
-        return handle_envelope_body(
-            &app,
-            project_id,
-            query.as_deref(),
-            &headers,
-            body,
-            &held,
-        )
-        .await;
+        return handle_envelope_body(&app, project_id, query.as_deref(), &headers, body, &held)
+            .await;
     }
     let auth =
         auth::extract_auth(&headers, query.as_deref())?.ok_or_else(IngestError::missing_auth)?;
@@ -440,8 +433,7 @@ pub(super) async fn minidump(
     body: Body,
 ) -> Result<Response, IngestError> {
     let project_id = project_id(&raw_project)?;
-    let (body, held) =
-        read_body(&app, &headers, body, app.limits.max_attachment_size).await?;
+    let (body, held) = read_body(&app, &headers, body, app.limits.max_attachment_size).await?;
     let auth =
         auth::extract_auth(&headers, query.as_deref())?.ok_or_else(IngestError::missing_auth)?;
     let project = authorize(&app, project_id, &auth).await?;
@@ -452,8 +444,12 @@ pub(super) async fn minidump(
         .to_string();
     // Crashpad gzips its uploads and says so in Content-Encoding.
     let encodings = decode::content_encoding_from_headers(&headers)?;
-    let body =
-        decode::decode_body_within(body, &encodings, app.limits.max_attachment_size, Some(&held))?;
+    let body = decode::decode_body_within(
+        body,
+        &encodings,
+        app.limits.max_attachment_size,
+        Some(&held),
+    )?;
     let (dump, mut event) = if content_type.starts_with("multipart/form-data") {
         parse_minidump_form(&content_type, body).await?
     } else {

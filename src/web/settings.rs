@@ -296,7 +296,11 @@ const MAX_SCRUB_FIELD_CHARS: usize = 100;
 /// them; blank entries and duplicates dropped.
 fn field_list(text: &str, what: &str) -> Result<Vec<String>, WebError> {
     let mut out: Vec<String> = Vec::new();
-    for name in text.split(['\n', ',']).map(str::trim).filter(|n| !n.is_empty()) {
+    for name in text
+        .split(['\n', ','])
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    {
         if name.chars().count() > MAX_SCRUB_FIELD_CHARS || name.chars().any(char::is_control) {
             return Err(WebError::BadRequest(format!(
                 "{what}: {name:?} is not a field name (at most {MAX_SCRUB_FIELD_CHARS} characters)"

@@ -10,7 +10,8 @@ use super::level::Level;
 use super::summary::summarize;
 use super::timestamp::{parse_timestamp, to_value};
 use super::values::{
-    MAX_EVENT_DEPTH, cap_depth, cap_keys, drop_deep, lenient_string, preview, trim_bag, truncate_chars,
+    MAX_EVENT_DEPTH, cap_depth, cap_keys, drop_deep, lenient_string, preview, trim_bag,
+    truncate_chars,
 };
 use super::{EventError, ItemKind, NormalizeContext, NormalizedEvent, format_message, scrub};
 use chrono::{DateTime, Duration, Utc};
