@@ -119,9 +119,15 @@ async fn fixture(pool: &PgPool) -> Fixture {
         b"{\"type\":\"attachment\",\"length\":5,\"filename\":\"a.txt\"}\nhello\n",
     );
     assert_eq!(app.post_envelope(&project_a, body).await.status(), 200);
-    let doomed = event_envelope(
+    let mut doomed = event_envelope(
         "a0000000000000000000000000000002",
         &error_event("DoomedError", "to be deleted", "d"),
+    );
+    doomed.extend_from_slice(
+        b"{\"type\":\"attachment\",\"length\":4,\"filename\":\"d.txt\"}\ndoom\n",
+    );
+    doomed.extend_from_slice(
+        b"{\"type\":\"user_report\"}\n{\"event_id\":\"a0000000000000000000000000000002\",\"name\":\"n\",\"comments\":\"c\"}\n",
     );
     assert_eq!(app.post_envelope(&project_a, doomed).await.status(), 200);
     let beta = event_envelope(
@@ -141,7 +147,18 @@ async fn fixture(pool: &PgPool) -> Fixture {
     };
     let issue_a = issue("AlphaSecretError").await;
     let issue_to_delete = issue("DoomedError").await;
-    let attachment_a: i64 = sqlx::query_scalar("SELECT id FROM attachment")
+    let counts: (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM attachment), (SELECT count(*) FROM user_report)",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        counts,
+        (2, 1),
+        "the doomed issue's attachment and report are stored"
+    );
+    let attachment_a: i64 = sqlx::query_scalar("SELECT id FROM attachment WHERE name = 'a.txt'")
         .fetch_one(pool)
         .await
         .unwrap();
@@ -456,6 +473,29 @@ async fn every_route_enforces_its_roles(pool: PgPool) {
         .await
         .unwrap();
     assert!(deleted, "the admin's delete went through");
+    // With its events, their attachments and their user reports.
+    for (table, sql) in [
+        (
+            "event",
+            "SELECT count(*) FROM event WHERE event_id = 'a0000000-0000-0000-0000-000000000002'",
+        ),
+        (
+            "attachment",
+            "SELECT count(*) FROM attachment WHERE event_id = 'a0000000-0000-0000-0000-000000000002'",
+        ),
+        (
+            "user_report",
+            "SELECT count(*) FROM user_report WHERE event_id = 'a0000000-0000-0000-0000-000000000002'",
+        ),
+    ] {
+        let left: i64 = sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap();
+        assert_eq!(left, 0, "{table} rows of the deleted issue remain");
+    }
+    let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM attachment")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(kept, 1, "other issues keep their attachments");
     let projects: i64 = sqlx::query_scalar("SELECT count(*) FROM project WHERE name = 'gamma'")
         .fetch_one(&pool)
         .await

@@ -383,14 +383,26 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes the issue with its events (by cascade) and the attachments
+    /// and user reports of those events, which reference events by id only.
     pub async fn delete_issue(&self, issue_id: i64) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for sql in [
+            "DELETE FROM attachment t USING event e
+              WHERE e.issue_id = $1 AND t.project_id = e.project_id AND t.event_id = e.event_id",
+            "DELETE FROM user_report t USING event e
+              WHERE e.issue_id = $1 AND t.project_id = e.project_id AND t.event_id = e.event_id",
+        ] {
+            sqlx::query(sql).bind(issue_id).execute(&mut *tx).await?;
+        }
         let done = sqlx::query("DELETE FROM issue WHERE id = $1")
             .bind(issue_id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
+        tx.commit().await?;
         Ok(())
     }
 
