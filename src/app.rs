@@ -6,15 +6,16 @@ use crate::ops::{self, metrics::Metrics};
 use crate::pipeline::{Pipeline, PipelineHandle};
 use crate::store::Store;
 use crate::web;
+
+pub mod conn;
+pub mod dbwatch;
 use axum::Router;
-use axum::extract::Request;
 use axum::routing::get;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
-use tower::ServiceExt as _;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -35,6 +36,10 @@ pub struct AppState {
     pub keys: KeyCache,
     pub rate_limiter: Arc<KeyRateLimiter>,
     pub limits: Arc<Limits>,
+    /// Request-body bytes held in memory, across all ingest requests.
+    pub body_budget: Arc<ingest::budget::BodyBudget>,
+    /// Whether PostgreSQL answers; ingest refuses writes at once when not.
+    pub db: Arc<dbwatch::DbWatch>,
     pub signing_key: Arc<Vec<u8>>,
     shutting_down: Arc<AtomicBool>,
 }
@@ -104,6 +109,7 @@ pub async fn start(
 ) -> Result<RunningServer, AppError> {
     let addr = listener.local_addr()?;
     let limits = Limits::from_env().map_err(AppError::Limits)?;
+    let conn_limits = conn::ConnLimits::from_env().map_err(AppError::Limits)?;
     let signing_key = config.signing_key()?;
     let metrics = Arc::new(Metrics::default());
     let (pipeline, pipeline_handle) = Pipeline::start(
@@ -117,6 +123,7 @@ pub async fn start(
         &Default::default(),
         &Default::default(),
     );
+    let db = dbwatch::DbWatch::spawn((*store.pool().connect_options()).clone());
     let state = AppState {
         config: Arc::new(config),
         store: store.clone(),
@@ -124,6 +131,8 @@ pub async fn start(
         pipeline,
         keys: KeyCache::new(store),
         rate_limiter: Arc::new(KeyRateLimiter::new()),
+        body_budget: ingest::budget::BodyBudget::new(limits.max_buffered_bodies),
+        db,
         limits: Arc::new(limits),
         signing_key: Arc::new(signing_key),
         shutting_down: Arc::new(AtomicBool::new(false)),
@@ -132,7 +141,13 @@ pub async fn start(
     crate::ops::retention::spawn(&state);
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
     let (listener, accepting) = ops::listener::DrainableListener::new(listener, addr);
-    let task = tokio::spawn(serve(listener, state.clone(), shutdown_rx, pipeline_handle));
+    let task = tokio::spawn(serve(
+        listener,
+        state.clone(),
+        shutdown_rx,
+        pipeline_handle,
+        conn_limits,
+    ));
     Ok(RunningServer {
         addr,
         state,
@@ -147,48 +162,16 @@ async fn serve(
     state: AppState,
     shutdown: oneshot::Receiver<()>,
     pipeline: PipelineHandle,
+    limits: conn::ConnLimits,
 ) -> std::io::Result<()> {
     let flag = state.shutting_down.clone();
     let trusted = Arc::new(state.config.trusted_proxies.clone());
-    // Path rewriting must happen before routing, so it wraps the router as
-    // a whole rather than being a route layer.
-    let app = router(state).map_request(|mut req: Request| {
-        if let Some(rewritten) = ingest::canonical_path(req.uri()) {
-            *req.uri_mut() = rewritten;
-        }
-        req
-    });
-    // Per connection: the peer address decides whether forwarding headers
-    // are believed. Downstream code only ever sees one X-Forwarded-For
-    // value, the client address Snag trusts.
-    let make_service = tower::service_fn(
-        move |incoming: axum::serve::IncomingStream<'_, ops::listener::DrainableListener>| {
-            let peer = incoming.remote_addr().ip();
-            let app = app.clone();
-            let trusted = trusted.clone();
-            async move {
-                Ok::<_, std::convert::Infallible>(app.map_request(move |mut req: Request| {
-                    let client = crate::config::client_ip(peer, req.headers(), &trusted);
-                    let headers = req.headers_mut();
-                    headers.remove("x-real-ip");
-                    if !crate::config::is_trusted(peer, &trusted) {
-                        headers.remove("x-forwarded-proto");
-                    }
-                    if let Ok(value) = axum::http::HeaderValue::from_str(&client.to_string()) {
-                        headers.insert("x-forwarded-for", value);
-                    }
-                    req
-                }))
-            }
-        },
-    );
-    axum::serve(listener, make_service)
-        .with_graceful_shutdown(async move {
-            let _ = shutdown.await;
-            flag.store(true, Ordering::Relaxed);
-            tracing::info!("shutting down: draining in-flight requests");
-        })
-        .await?;
+    conn::serve(listener, router(state), trusted, limits, async move {
+        let _ = shutdown.await;
+        flag.store(true, Ordering::Relaxed);
+        tracing::info!("shutting down: draining in-flight requests");
+    })
+    .await;
     pipeline.drain().await;
     tracing::info!("shutdown complete");
     Ok(())

@@ -9,6 +9,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod event;
+pub mod fuzz;
 pub mod grouping;
 pub mod ingest;
 pub mod ops;

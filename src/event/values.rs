@@ -11,6 +11,9 @@ pub const MAX_EVENT_DEPTH: usize = 32;
 /// Longest string kept anywhere in a stored event unless a field has a
 /// tighter limit.
 pub const MAX_STRING_BYTES: usize = 16 * 1024;
+/// Longest object key kept anywhere: keys are names, and a 1 MB key would
+/// otherwise pass every string limit, which only looks at values.
+pub const MAX_KEY_BYTES: usize = 256;
 /// Longest array kept anywhere: a 1 MiB event cannot legitimately need more
 /// and a cap keeps per-element work bounded.
 pub const MAX_ARRAY_LEN: usize = 10_000;
@@ -56,11 +59,28 @@ pub fn cap_depth(v: &mut Value, depth_left: usize) {
             }
         }
         Value::Object(m) => {
+            cap_keys(m);
             for x in m.values_mut() {
                 cap_depth(x, depth_left - 1);
             }
         }
         _ => {}
+    }
+}
+
+/// Cuts keys longer than [`MAX_KEY_BYTES`]; of keys that then collide the
+/// first wins.
+pub fn cap_keys(m: &mut Map<String, Value>) {
+    if !m.keys().any(|k| k.len() > MAX_KEY_BYTES) {
+        return;
+    }
+    for (mut k, x) in std::mem::take(m) {
+        truncate_bytes(&mut k, MAX_KEY_BYTES);
+        if m.contains_key(&k) {
+            drop_deep(x);
+        } else {
+            m.insert(k, x);
+        }
     }
 }
 
@@ -267,6 +287,19 @@ mod tests {
         assert_eq!(s, "é...");
         let mut s = "éééé".to_owned();
         assert!(!truncate_chars(&mut s, 4));
+    }
+
+    #[test]
+    fn long_keys_are_cut_and_collisions_dropped() {
+        let long_a = format!("{}a", "k".repeat(1000));
+        let long_b = format!("{}b", "k".repeat(1000));
+        let mut v = json!({"outer": {long_a.clone(): 1, long_b: 2, "short": 3}});
+        cap_depth(&mut v, 8);
+        let inner = v["outer"].as_object().unwrap();
+        assert_eq!(inner.len(), 2, "{inner:?}");
+        assert!(inner.keys().all(|k| k.len() <= MAX_KEY_BYTES));
+        assert_eq!(inner["short"], 3);
+        assert!(!inner.contains_key(&long_a));
     }
 
     #[test]

@@ -13,6 +13,7 @@ use bytes::Bytes;
 use flate2::{Decompress, FlushDecompress, Status};
 use http::HeaderMap;
 
+use super::budget::Reservation;
 use super::error::IngestError;
 
 /// More layers than any client produces; caps the work a stacked header can ask for.
@@ -100,6 +101,18 @@ pub fn decode_body(
     encodings: &[ContentEncoding],
     limit: usize,
 ) -> Result<Bytes, IngestError> {
+    decode_body_within(body, encodings, limit, None)
+}
+
+/// [`decode_body`], with every byte of decoder output also held against
+/// `held` (the process-wide body budget): when the budget runs out the
+/// decoder stops with `BodiesOverBudget` rather than allocating further.
+pub fn decode_body_within(
+    body: Bytes,
+    encodings: &[ContentEncoding],
+    limit: usize,
+    held: Option<&Reservation>,
+) -> Result<Bytes, IngestError> {
     let mut data = body;
     for enc in encodings.iter().rev() {
         if data.is_empty() {
@@ -107,10 +120,10 @@ pub fn decode_body(
         }
         data = match enc {
             ContentEncoding::Identity => data,
-            ContentEncoding::Gzip => gunzip(&data, limit)?.into(),
-            ContentEncoding::Deflate => inflate_zlib_or_raw(&data, limit)?.into(),
-            ContentEncoding::Brotli => unbrotli(&data, limit)?.into(),
-            ContentEncoding::Zstd => unzstd(&data, limit)?.into(),
+            ContentEncoding::Gzip => gunzip(&data, limit, held)?.into(),
+            ContentEncoding::Deflate => inflate_zlib_or_raw(&data, limit, held)?.into(),
+            ContentEncoding::Brotli => unbrotli(&data, limit, held)?.into(),
+            ContentEncoding::Zstd => unzstd(&data, limit, held)?.into(),
         };
     }
     if data.len() > limit {
@@ -126,6 +139,16 @@ pub fn decode_body(
 /// 2. a valid zlib stream → inflated (raw zlib without a header, as some raven forks send);
 /// 3. standard base64 → decoded; if that is JSON → as is, else inflated (zlib, then raw).
 pub fn decode_store_body(body: Bytes, limit: usize) -> Result<Bytes, IngestError> {
+    decode_store_body_within(body, limit, None)
+}
+
+/// [`decode_store_body`] holding its output against `held`, as
+/// [`decode_body_within`] does.
+pub fn decode_store_body_within(
+    body: Bytes,
+    limit: usize,
+    held: Option<&Reservation>,
+) -> Result<Bytes, IngestError> {
     if body.is_empty() || starts_like_json(&body) {
         if body.len() > limit {
             return Err(too_large(limit));
@@ -133,9 +156,11 @@ pub fn decode_store_body(body: Bytes, limit: usize) -> Result<Bytes, IngestError
         return Ok(body);
     }
     if looks_like_zlib(&body) {
-        match inflate(&body, true, limit) {
+        match inflate(&body, true, limit, held) {
             Ok(v) => return Ok(v.into()),
-            Err(e @ IngestError::PayloadTooLarge { .. }) => return Err(e),
+            Err(e @ (IngestError::PayloadTooLarge { .. } | IngestError::BodiesOverBudget)) => {
+                return Err(e);
+            }
             // `x` is both the usual zlib header byte and a base64 digit: try base64 next.
             Err(_) => {}
         }
@@ -158,7 +183,7 @@ pub fn decode_store_body(body: Bytes, limit: usize) -> Result<Bytes, IngestError
     if decoded.is_empty() {
         return Ok(Bytes::new());
     }
-    inflate_zlib_or_raw(&decoded, limit).map(Bytes::from)
+    inflate_zlib_or_raw(&decoded, limit, held).map(Bytes::from)
 }
 
 /// Relay applies its `NaN` repair only to these clients; sentry-python 2.x (`sentry.python/`)
@@ -249,18 +274,30 @@ fn looks_like_zlib(data: &[u8]) -> bool {
 
 /// Output buffer that never grows past `limit`: growth is geometric like `Vec`, but the last
 /// step is clamped, so a refused bomb has allocated at most `limit` bytes.
-struct Bounded {
+struct Bounded<'a> {
     out: Vec<u8>,
     limit: usize,
+    /// Capacity is held here before it is allocated.
+    held: Option<&'a Reservation>,
 }
 
-impl Bounded {
-    fn new(limit: usize, input_len: usize) -> Self {
+impl<'a> Bounded<'a> {
+    fn new(limit: usize, input_len: usize, held: Option<&'a Reservation>) -> Self {
         let hint = input_len.saturating_mul(4).clamp(CHUNK, 4 * 1024 * 1024);
-        Bounded {
-            out: Vec::with_capacity(hint.min(limit)),
+        let mut sink = Bounded {
+            out: Vec::new(),
             limit,
+            held,
+        };
+        let initial = hint.min(limit);
+        if sink.hold(initial) {
+            sink.out.reserve_exact(initial);
         }
+        sink
+    }
+
+    fn hold(&self, bytes: usize) -> bool {
+        self.held.is_none_or(|h| h.grow(bytes))
     }
 
     fn push(&mut self, chunk: &[u8]) -> Result<(), IngestError> {
@@ -275,6 +312,9 @@ impl Bounded {
                 .saturating_mul(2)
                 .max(new_len)
                 .min(self.limit);
+            if !self.hold(target - self.out.capacity()) {
+                return Err(IngestError::BodiesOverBudget);
+            }
             self.out.reserve_exact(target - self.out.len());
         }
         self.out.extend_from_slice(chunk);
@@ -287,8 +327,9 @@ fn read_bounded(
     limit: usize,
     input_len: usize,
     encoding: &'static str,
+    held: Option<&Reservation>,
 ) -> Result<Vec<u8>, IngestError> {
-    let mut sink = Bounded::new(limit, input_len);
+    let mut sink = Bounded::new(limit, input_len, held);
     let mut buf = vec![0u8; CHUNK];
     loop {
         match reader.read(&mut buf) {
@@ -300,26 +341,28 @@ fn read_bounded(
     }
 }
 
-fn gunzip(data: &[u8], limit: usize) -> Result<Vec<u8>, IngestError> {
+fn gunzip(data: &[u8], limit: usize, held: Option<&Reservation>) -> Result<Vec<u8>, IngestError> {
     // Multi-member: `cat a.gz b.gz` is valid gzip and some proxies produce it.
     read_bounded(
         flate2::read::MultiGzDecoder::new(data),
         limit,
         data.len(),
         "gzip",
+        held,
     )
 }
 
-fn unbrotli(data: &[u8], limit: usize) -> Result<Vec<u8>, IngestError> {
+fn unbrotli(data: &[u8], limit: usize, held: Option<&Reservation>) -> Result<Vec<u8>, IngestError> {
     read_bounded(
         brotli::Decompressor::new(data, CHUNK),
         limit,
         data.len(),
         "br",
+        held,
     )
 }
 
-fn unzstd(data: &[u8], limit: usize) -> Result<Vec<u8>, IngestError> {
+fn unzstd(data: &[u8], limit: usize, held: Option<&Reservation>) -> Result<Vec<u8>, IngestError> {
     let mut dec = zstd::stream::read::Decoder::with_buffer(data).map_err(|e| corrupt("zstd", e))?;
     // The decoder allocates the window the frame asks for (up to 128 MiB by default). A window
     // larger than the output limit is never needed to produce `limit` bytes... except that
@@ -327,27 +370,38 @@ fn unzstd(data: &[u8], limit: usize) -> Result<Vec<u8>, IngestError> {
     let wanted = usize::BITS - limit.max(1).leading_zeros();
     dec.window_log_max(wanted.clamp(23, 27))
         .map_err(|e| corrupt("zstd", e))?;
-    read_bounded(dec, limit, data.len(), "zstd")
+    read_bounded(dec, limit, data.len(), "zstd", held)
 }
 
 /// HTTP `deflate` is zlib-wrapped (raven sends `zlib.compress()` output), but some clients send
 /// raw deflate; try zlib first when the header is plausible, then raw.
-fn inflate_zlib_or_raw(data: &[u8], limit: usize) -> Result<Vec<u8>, IngestError> {
+fn inflate_zlib_or_raw(
+    data: &[u8],
+    limit: usize,
+    held: Option<&Reservation>,
+) -> Result<Vec<u8>, IngestError> {
     if looks_like_zlib(data) {
-        match inflate(data, true, limit) {
+        match inflate(data, true, limit, held) {
             Ok(v) => return Ok(v),
-            Err(e @ IngestError::PayloadTooLarge { .. }) => return Err(e),
+            Err(e @ (IngestError::PayloadTooLarge { .. } | IngestError::BodiesOverBudget)) => {
+                return Err(e);
+            }
             Err(_) => {}
         }
     }
-    inflate(data, false, limit)
+    inflate(data, false, limit, held)
 }
 
 /// Drives `Decompress` directly rather than through `flate2::read`, whose readers report a
 /// truncated zlib/raw stream as a clean EOF.
-fn inflate(data: &[u8], zlib: bool, limit: usize) -> Result<Vec<u8>, IngestError> {
+fn inflate(
+    data: &[u8],
+    zlib: bool,
+    limit: usize,
+    held: Option<&Reservation>,
+) -> Result<Vec<u8>, IngestError> {
     let mut d = Decompress::new(zlib);
-    let mut sink = Bounded::new(limit, data.len());
+    let mut sink = Bounded::new(limit, data.len(), held);
     let mut buf = vec![0u8; CHUNK];
     loop {
         let (in0, out0) = (d.total_in(), d.total_out());
@@ -635,7 +689,7 @@ mod tests {
 
     #[test]
     fn bounded_buffer_never_exceeds_limit() {
-        let mut b = Bounded::new(100_000, 10);
+        let mut b = Bounded::new(100_000, 10, None);
         for _ in 0..99 {
             b.push(&[0u8; 1000]).unwrap();
         }

@@ -146,6 +146,16 @@ pub enum IngestError {
     /// Write pipeline saturated; Relay's `QueueFailed`.
     #[error("failed to queue envelope")]
     Overloaded,
+
+    /// The body did not arrive within the body read timeout (slow or
+    /// stalled client).
+    #[error("timed out reading the request body")]
+    BodyTimeout(String),
+
+    /// Other requests' bodies fill the server's memory budget for bodies;
+    /// the client should retry later.
+    #[error("the server is busy receiving other requests")]
+    BodiesOverBudget,
 }
 
 impl IngestError {
@@ -253,7 +263,8 @@ impl IngestError {
             MethodNotAllowed => 405,
             UnsupportedMediaType(_) => 415,
             RateLimited { .. } => 429,
-            Overloaded => 503,
+            Overloaded | BodiesOverBudget => 503,
+            BodyTimeout(_) => 408,
         }
     }
 
@@ -271,6 +282,7 @@ impl IngestError {
             | InvalidBody(c)
             | InvalidEnvelope(c)
             | BodyRead(c)
+            | BodyTimeout(c)
             | InvalidEvent(c)
             | InvalidMultipart(c) => vec![c.clone()],
             UnsupportedMediaType(ct) => vec![format!("content type '{ct}' is not accepted")],

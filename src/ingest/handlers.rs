@@ -4,6 +4,7 @@
 
 use super::IngestError;
 use super::auth::{self, AuthInfo};
+use super::budget::Reservation;
 use super::decode;
 use super::envelope::{self, Envelope};
 use super::items::{self, RequestInfo};
@@ -16,6 +17,8 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use bytes::BytesMut;
+use http_body_util::BodyExt as _;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -30,19 +33,54 @@ fn project_id(raw: &str) -> Result<i64, IngestError> {
         .ok_or_else(IngestError::bad_project_path)
 }
 
-async fn read_body(body: Body, limit: usize) -> Result<Bytes, IngestError> {
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
-        // Length-limit errors surface as a nested error; anything else is a
-        // client that hung up or sent a broken chunked stream.
-        let text = e.to_string();
-        if text.contains("length limit")
-            || std::error::Error::source(&e).is_some_and(|s| s.to_string().contains("length limit"))
-        {
-            IngestError::too_large("request body", limit)
-        } else {
-            IngestError::body_read(text)
+/// Reads the whole body, at most `limit` bytes, within the body read
+/// timeout. Its bytes count against the process-wide body budget until the
+/// returned reservation is dropped, so handlers keep it for their lifetime.
+async fn read_body(
+    app: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<(Bytes, Reservation), IngestError> {
+    let held = app.body_budget.reservation();
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    if let Some(n) = declared {
+        // Refused before a byte is read: neither the budget nor the
+        // socket is tied up by a body that cannot be accepted.
+        if n > limit {
+            return Err(IngestError::too_large("request body", limit));
         }
-    })
+        if !held.grow(n) {
+            return Err(IngestError::BodiesOverBudget);
+        }
+    }
+    let mut buf = BytesMut::with_capacity(declared.unwrap_or(0));
+    let mut body = body;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            if crate::app::conn::is_body_timeout(&e) {
+                IngestError::BodyTimeout(e.to_string())
+            } else {
+                // A client that hung up or sent a broken chunked stream.
+                IngestError::body_read(e.to_string())
+            }
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        let total = buf.len() + data.len();
+        if total > limit {
+            return Err(IngestError::too_large("request body", limit));
+        }
+        if !held.ensure(total) {
+            return Err(IngestError::BodiesOverBudget);
+        }
+        buf.extend_from_slice(&data);
+    }
+    Ok((buf.freeze(), held))
 }
 
 fn request_info(headers: &HeaderMap, auth: &AuthInfo) -> RequestInfo {
@@ -120,6 +158,13 @@ async fn commit(
     items: Vec<NewItem>,
     categories: &[(&'static str, u64)],
 ) -> Result<Vec<WriteOutcome>, IngestError> {
+    if !app.db.is_up() {
+        for (category, n) in categories {
+            app.metrics
+                .ingest("rejected", "database_down", category, *n);
+        }
+        return Err(IngestError::unavailable());
+    }
     match app.pipeline.submit(items).await {
         Ok(outcomes) => {
             for (category, n) in categories {
@@ -161,8 +206,8 @@ pub(super) async fn envelope(
     body: Body,
 ) -> Result<Response, IngestError> {
     let project_id = project_id(&raw_project)?;
-    let body = read_body(body, app.limits.envelope_body_limit()).await?;
-    handle_envelope_body(&app, project_id, query.as_deref(), &headers, body).await
+    let (body, held) = read_body(&app, &headers, body, app.limits.envelope_body_limit()).await?;
+    handle_envelope_body(&app, project_id, query.as_deref(), &headers, body, &held).await
 }
 
 async fn handle_envelope_body(
@@ -171,10 +216,16 @@ async fn handle_envelope_body(
     query: Option<&str>,
     headers: &HeaderMap,
     body: Bytes,
+    held: &Reservation,
 ) -> Result<Response, IngestError> {
     let auth = auth::extract_auth(headers, query)?;
     let encodings = decode::content_encoding_from_headers(headers)?;
-    let decoded = decode::decode_body(body, &encodings, app.limits.envelope_decode_limit())?;
+    let decoded = decode::decode_body_within(
+        body,
+        &encodings,
+        app.limits.envelope_decode_limit(),
+        Some(held),
+    )?;
     let mut envelope: Envelope = envelope::parse_envelope(decoded)?;
     let auth = auth::reconcile(auth, envelope.headers.dsn.as_deref())?;
     auth::check_dsn_project(envelope.headers.dsn.as_deref(), &project_id.to_string())?;
@@ -227,9 +278,10 @@ pub(super) async fn store(
     } else {
         app.limits.store_body_limit()
     };
-    let body = read_body(body, body_limit).await?;
+    let (body, held) = read_body(&app, &headers, body, body_limit).await?;
     if is_envelope {
-        return handle_envelope_body(&app, project_id, query.as_deref(), &headers, body).await;
+        return handle_envelope_body(&app, project_id, query.as_deref(), &headers, body, &held)
+            .await;
     }
     let auth =
         auth::extract_auth(&headers, query.as_deref())?.ok_or_else(IngestError::missing_auth)?;
@@ -240,9 +292,9 @@ pub(super) async fn store(
             .iter()
             .all(|e| matches!(e, decode::ContentEncoding::Identity))
     {
-        decode::decode_store_body(body, limit)?
+        decode::decode_store_body_within(body, limit, Some(&held))?
     } else {
-        decode::decode_body(body, &encodings, limit)?
+        decode::decode_body_within(body, &encodings, limit, Some(&held))?
     };
     let project = authorize(&app, project_id, &auth).await?;
     check_rate_limit(&app, &project, &auth, 1)?;
@@ -330,11 +382,16 @@ pub(super) async fn security(
     if !SECURITY_TYPES.contains(&content_type.as_str()) {
         return Err(IngestError::unsupported_media_type(content_type));
     }
-    let body = read_body(body, app.limits.store_body_limit()).await?;
+    let (body, held) = read_body(&app, &headers, body, app.limits.store_body_limit()).await?;
     let auth =
         auth::extract_auth(&headers, query.as_deref())?.ok_or_else(IngestError::missing_auth)?;
     let encodings = decode::content_encoding_from_headers(&headers)?;
-    let decoded = decode::decode_body(body, &encodings, app.limits.store_decode_limit())?;
+    let decoded = decode::decode_body_within(
+        body,
+        &encodings,
+        app.limits.store_decode_limit(),
+        Some(&held),
+    )?;
     let project = authorize(&app, project_id, &auth).await?;
     check_rate_limit(&app, &project, &auth, 1)?;
     let req = request_info(&headers, &auth);
@@ -382,7 +439,7 @@ pub(super) async fn minidump(
     body: Body,
 ) -> Result<Response, IngestError> {
     let project_id = project_id(&raw_project)?;
-    let body = read_body(body, app.limits.max_attachment_size).await?;
+    let (body, held) = read_body(&app, &headers, body, app.limits.max_attachment_size).await?;
     let auth =
         auth::extract_auth(&headers, query.as_deref())?.ok_or_else(IngestError::missing_auth)?;
     let project = authorize(&app, project_id, &auth).await?;
@@ -393,13 +450,18 @@ pub(super) async fn minidump(
         .to_string();
     // Crashpad gzips its uploads and says so in Content-Encoding.
     let encodings = decode::content_encoding_from_headers(&headers)?;
-    let body = decode::decode_body(body, &encodings, app.limits.max_attachment_size)?;
+    let body = decode::decode_body_within(
+        body,
+        &encodings,
+        app.limits.max_attachment_size,
+        Some(&held),
+    )?;
     let (dump, mut event) = if content_type.starts_with("multipart/form-data") {
         parse_minidump_form(&content_type, body).await?
     } else {
         (body, json!({}))
     };
-    let dump = decode_minidump_container(dump, app.limits.max_attachment_size)?;
+    let dump = decode_minidump_container(dump, app.limits.max_attachment_size, &held)?;
     if !(dump.starts_with(b"MDMP") || dump.starts_with(b"PMDM")) {
         return Err(IngestError::invalid_minidump());
     }
@@ -443,7 +505,11 @@ pub(super) async fn minidump(
 /// Some uploaders compress the minidump itself; Relay recognises the
 /// container by its magic bytes. (xz and bzip2 containers are not decoded:
 /// no decoder is linked, so they fail the `MDMP` check with a 400.)
-fn decode_minidump_container(dump: Bytes, limit: usize) -> Result<Bytes, IngestError> {
+fn decode_minidump_container(
+    dump: Bytes,
+    limit: usize,
+    held: &Reservation,
+) -> Result<Bytes, IngestError> {
     let encoding = if dump.starts_with(&[0x1f, 0x8b]) {
         decode::ContentEncoding::Gzip
     } else if dump.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
@@ -451,7 +517,7 @@ fn decode_minidump_container(dump: Bytes, limit: usize) -> Result<Bytes, IngestE
     } else {
         return Ok(dump);
     };
-    decode::decode_body(dump, &[encoding], limit)
+    decode::decode_body_within(dump, &[encoding], limit, Some(held))
 }
 
 /// Extracts the minidump file and any `sentry` / `sentry[...]` event fields.

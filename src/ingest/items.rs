@@ -36,9 +36,20 @@ impl RequestInfo {
         ctx.event_id = event_id;
         ctx.item_type = kind;
         ctx.default_platform = project.info.platform.clone();
-        ctx.scrub = project.scrub_config();
+        ctx.scrub = scrub_config(&project.info);
         ctx
     }
+}
+
+/// The project's data scrubber settings as the normaliser takes them.
+pub fn scrub_config(info: &crate::store::KeyInfo) -> Option<event::ScrubConfig> {
+    info.scrub_data.then(|| event::ScrubConfig {
+        enabled: true,
+        scrub_defaults: info.scrub_defaults,
+        extra_fields: info.scrub_sensitive_fields.clone(),
+        safe_fields: info.scrub_safe_fields.clone(),
+        scrub_ip: info.scrub_ip,
+    })
 }
 
 pub struct Converted {

@@ -66,6 +66,9 @@ limits! {
     /// Not in Relay: caps per-item bookkeeping so a 200 MiB body of tiny items cannot make the
     /// parser allocate millions of header maps.
     max_envelope_items = 10_000,
+    /// Not in Relay: request bodies (raw and decompressed) held in memory at once across all
+    /// requests; past it ingest answers 503 and the SDK retries later.
+    max_buffered_bodies = 1024 * MIB,
 }
 
 impl Limits {

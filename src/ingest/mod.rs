@@ -2,6 +2,7 @@
 //! validated items out to the pipeline.
 
 pub mod auth;
+pub mod budget;
 pub mod decode;
 pub mod envelope;
 pub mod error;

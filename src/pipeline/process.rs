@@ -30,13 +30,6 @@ impl ProjectContext {
             grouping,
         }
     }
-
-    pub fn scrub_config(&self) -> Option<event::ScrubConfig> {
-        self.info.scrub_data.then(|| event::ScrubConfig {
-            scrub_ip: self.info.scrub_ip,
-            ..event::ScrubConfig::default()
-        })
-    }
 }
 
 pub fn build_event(

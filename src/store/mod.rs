@@ -24,7 +24,7 @@ pub use issues::{
     ActivityRow, IgnoreUntil, IssueCursor, IssueFilter, IssueRow, IssueSort, IssueStatus,
     Resolution, TagFacet,
 };
-pub use projects::{KeyInfo, ProjectKeyRow, ProjectRow};
+pub use projects::{KeyInfo, ProjectKeyRow, ProjectRow, ScrubSettings};
 pub use teams::{ROLES, TeamRow};
 pub use users::{InvitationRow, SessionUser, UserRow};
 

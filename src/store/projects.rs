@@ -12,6 +12,9 @@ pub struct ProjectRow {
     pub fingerprint_rules: String,
     pub scrub_data: bool,
     pub scrub_ip: bool,
+    pub scrub_defaults: bool,
+    pub scrub_sensitive_fields: Vec<String>,
+    pub scrub_safe_fields: Vec<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -53,6 +56,19 @@ pub struct KeyInfo {
     pub fingerprint_rules: String,
     pub scrub_data: bool,
     pub scrub_ip: bool,
+    pub scrub_defaults: bool,
+    pub scrub_sensitive_fields: Vec<String>,
+    pub scrub_safe_fields: Vec<String>,
+}
+
+/// A project's data scrubber settings, as the settings form edits them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScrubSettings {
+    pub enabled: bool,
+    pub defaults: bool,
+    pub scrub_ip: bool,
+    pub sensitive_fields: Vec<String>,
+    pub safe_fields: Vec<String>,
 }
 
 impl KeyInfo {
@@ -62,7 +78,8 @@ impl KeyInfo {
 }
 
 const PROJECT_COLUMNS: &str = "p.id, o.slug AS organization_slug, p.slug, p.name, p.platform,
-    p.grouping_config, p.fingerprint_rules, p.scrub_data, p.scrub_ip, p.created_at";
+    p.grouping_config, p.fingerprint_rules, p.scrub_data, p.scrub_ip, p.scrub_defaults,
+    p.scrub_sensitive_fields, p.scrub_safe_fields, p.created_at";
 
 /// Lowercase ASCII slug: letters and digits, runs of anything else become
 /// one dash.
@@ -300,6 +317,26 @@ impl Store {
         Ok(())
     }
 
+    pub async fn set_scrub_settings(&self, project_id: i64, s: &ScrubSettings) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE project SET scrub_data = $2, scrub_defaults = $3, scrub_ip = $4,
+                    scrub_sensitive_fields = $5, scrub_safe_fields = $6
+              WHERE id = $1",
+        )
+        .bind(project_id)
+        .bind(s.enabled)
+        .bind(s.defaults)
+        .bind(s.scrub_ip)
+        .bind(&s.sensitive_fields)
+        .bind(&s.safe_fields)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
     /// Returns the key's public part so callers can evict it from caches.
     pub async fn set_key_rate_limit(
         &self,
@@ -334,7 +371,8 @@ impl Store {
             "SELECT k.id AS key_id, k.project_id,
                     k.is_active AND (k.expires_at IS NULL OR k.expires_at > now()) AS is_active,
                     k.expires_at, k.rate_limit_per_minute,
-                    p.platform, p.grouping_config, p.fingerprint_rules, p.scrub_data, p.scrub_ip
+                    p.platform, p.grouping_config, p.fingerprint_rules, p.scrub_data, p.scrub_ip,
+                    p.scrub_defaults, p.scrub_sensitive_fields, p.scrub_safe_fields
                FROM project_key k JOIN project p ON p.id = k.project_id
               WHERE k.public_key = $1",
         )

@@ -78,7 +78,23 @@ struct ForgotForm {
 
 /// Always answers the same way, so the form does not reveal which emails
 /// have accounts.
-async fn forgot_password(State(app): State<AppState>, Form(form): Form<ForgotForm>) -> WebResult {
+/// The forms anyone may post (no session, so no CSRF token) must still come
+/// from our own pages: a foreign page could otherwise log a visitor into an
+/// account of its choosing through an invitation or reset link it holds.
+fn from_our_pages(app: &AppState, headers: &axum::http::HeaderMap) -> WebResult<()> {
+    if super::same_origin(headers, &app.config.base_url) {
+        Ok(())
+    } else {
+        Err(WebError::Csrf)
+    }
+}
+
+async fn forgot_password(
+    State(app): State<AppState>,
+    headers: axum::http::HeaderMap,
+    Form(form): Form<ForgotForm>,
+) -> WebResult {
+    from_our_pages(&app, &headers)?;
     let email_on = crate::alerts::email_configured();
     let email = form.email.trim().to_string();
     if email_on
@@ -158,8 +174,10 @@ fn password_problem(password: &str, confirm: &str) -> Option<&'static str> {
 async fn reset_password(
     State(app): State<AppState>,
     Path(token): Path<String>,
+    headers: axum::http::HeaderMap,
     Form(form): Form<NewPasswordForm>,
 ) -> WebResult {
+    from_our_pages(&app, &headers)?;
     let token_hash = auth::token_hash(&token);
     let user = app
         .store
@@ -336,8 +354,10 @@ async fn invite_page(State(app): State<AppState>, Path(token): Path<String>) -> 
 async fn accept_invitation(
     State(app): State<AppState>,
     Path(token): Path<String>,
+    headers: axum::http::HeaderMap,
     Form(form): Form<NewPasswordForm>,
 ) -> WebResult {
+    from_our_pages(&app, &headers)?;
     let token_hash = auth::token_hash(&token);
     let invitation = app
         .store

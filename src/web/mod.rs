@@ -201,21 +201,80 @@ struct LoginForm {
 /// even a correct password is refused: online guessing gets ten tries per
 /// quarter hour.
 const THROTTLE_ATTEMPTS: i64 = 10;
+/// Failed logins per client address in the same window, whatever the
+/// emails: password spraying (one guess for many accounts) stops too. Higher
+/// than the per-email limit because offices share an address.
+const THROTTLE_IP_ATTEMPTS: i64 = 50;
 const THROTTLE_WINDOW_SECS: i64 = 900;
+
+/// The failure-record key for a client address. Emails always contain `@`,
+/// and a submitted "email" without one is never recorded under its own
+/// name, so a visitor cannot lock out an address by typing its key.
+fn address_key(headers: &axum::http::HeaderMap) -> String {
+    let client = headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("unknown");
+    format!("ip:{client}")
+}
+
+/// Whether a form post comes from our own pages: browsers send `Origin`
+/// (and `Sec-Fetch-Site`) on POSTs; clients that send neither are not
+/// browsers and cannot be tricked into posting.
+pub(super) fn same_origin(headers: &axum::http::HeaderMap, base_url: &str) -> bool {
+    if headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == "cross-site")
+    {
+        return false;
+    }
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    let ours = base_url
+        .splitn(4, '/')
+        .take(3)
+        .collect::<Vec<_>>()
+        .join("/");
+    // The configured public URL, or the host the browser addressed (a
+    // local install reached as localhost rather than 127.0.0.1).
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    origin.eq_ignore_ascii_case(&ours)
+        || host.is_some_and(|h| {
+            origin
+                .split_once("://")
+                .is_some_and(|(_, o)| o.eq_ignore_ascii_case(h))
+        })
+}
 
 async fn login(
     State(app): State<AppState>,
     headers: axum::http::HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> WebResult {
+    if !same_origin(&headers, &app.config.base_url) {
+        // Login CSRF: a foreign page must not log the visitor into an
+        // account of the attacker's choosing.
+        return Err(WebError::Csrf);
+    }
     let next = safe_next(form.next.as_deref());
     let email = form.email.trim().to_string();
-    if app
+    let address = address_key(&headers);
+    let throttled = app
         .store
         .recent_login_failures(&email, THROTTLE_WINDOW_SECS)
         .await?
         >= THROTTLE_ATTEMPTS
-    {
+        || app
+            .store
+            .recent_login_failures(&address, THROTTLE_WINDOW_SECS)
+            .await?
+            >= THROTTLE_IP_ATTEMPTS;
+    if throttled {
         let page = LoginPage {
             error: Some(WebError::TooManyRequests.to_string()),
             next,
@@ -236,8 +295,13 @@ async fn login(
         .await
         .unwrap_or(false);
     let Some(user) = user.filter(|u| ok && u.is_active) else {
+        if email.contains('@') {
+            app.store
+                .record_login_failure(&email, THROTTLE_WINDOW_SECS)
+                .await?;
+        }
         app.store
-            .record_login_failure(&email, THROTTLE_WINDOW_SECS)
+            .record_login_failure(&address, THROTTLE_WINDOW_SECS)
             .await?;
         let page = LoginPage {
             error: Some("Invalid email or password.".into()),

@@ -7,7 +7,7 @@ use super::auth::CurrentUser;
 use super::{WebError, WebResult, render};
 use crate::app::AppState;
 use crate::store::alerts::{ALERT_KINDS, AlertDelivery, AlertRule, LEVELS, WebhookRow};
-use crate::store::{ProjectKeyRow, ProjectRow, StoreError};
+use crate::store::{ProjectKeyRow, ProjectRow, ScrubSettings, StoreError};
 use askama::Template;
 use axum::Router;
 use axum::extract::{Form, Path, Query, RawForm, State};
@@ -25,6 +25,7 @@ pub fn router() -> Router<AppState> {
         .route("/projects/{project_id}/keys", post(create_key))
         .route("/projects/{project_id}/keys/{key_id}", post(update_key))
         .route("/projects/{project_id}/rules", post(update_rules))
+        .route("/projects/{project_id}/scrubbing", post(update_scrubbing))
         .route(
             "/projects/{project_id}/alert-rules",
             post(update_alert_rules),
@@ -619,6 +620,76 @@ async fn deliveries_page(
     })
 }
 
+#[derive(Deserialize)]
+struct ScrubForm {
+    csrf: String,
+    /// Checkboxes: present ("on") when ticked.
+    scrub_data: Option<String>,
+    scrub_defaults: Option<String>,
+    scrub_ip: Option<String>,
+    #[serde(default)]
+    sensitive_fields: String,
+    #[serde(default)]
+    safe_fields: String,
+}
+
+const MAX_SCRUB_FIELDS: usize = 100;
+const MAX_SCRUB_FIELD_CHARS: usize = 100;
+
+/// One field name per line (or comma-separated), as Sentry's settings take
+/// them; blank entries and duplicates dropped.
+fn field_list(text: &str, what: &str) -> Result<Vec<String>, WebError> {
+    let mut out: Vec<String> = Vec::new();
+    for name in text
+        .split(['\n', ','])
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    {
+        if name.chars().count() > MAX_SCRUB_FIELD_CHARS || name.chars().any(char::is_control) {
+            return Err(WebError::BadRequest(format!(
+                "{what}: {name:?} is not a field name (at most {MAX_SCRUB_FIELD_CHARS} characters)"
+            )));
+        }
+        if !out.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+            out.push(name.to_string());
+        }
+    }
+    if out.len() > MAX_SCRUB_FIELDS {
+        return Err(WebError::BadRequest(format!(
+            "{what}: at most {MAX_SCRUB_FIELDS} names"
+        )));
+    }
+    Ok(out)
+}
+
+async fn update_scrubbing(
+    State(app): State<AppState>,
+    user: CurrentUser,
+    Path(project_id): Path<i64>,
+    Form(form): Form<ScrubForm>,
+) -> WebResult {
+    may_change(&app, &user, &form.csrf, Some(project_id)).await?;
+    let settings = ScrubSettings {
+        enabled: form.scrub_data.is_some(),
+        defaults: form.scrub_defaults.is_some(),
+        scrub_ip: form.scrub_ip.is_some(),
+        sensitive_fields: field_list(&form.sensitive_fields, "additional sensitive fields")?,
+        safe_fields: field_list(&form.safe_fields, "safe fields")?,
+    };
+    app.store.set_scrub_settings(project_id, &settings).await?;
+    // Ingest caches project settings with the key; new events must be
+    // scrubbed the new way now, not in a minute.
+    app.keys.invalidate_all();
+    page(
+        &app,
+        user,
+        project_id,
+        None,
+        Some("Data scrubbing saved; it applies to new events.".into()),
+    )
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -658,5 +729,18 @@ mod tests {
         assert_eq!(grace_secs(Some("7d")).unwrap(), Some(604_800));
         assert_eq!(grace_secs(Some("revoke")).unwrap(), None);
         assert!(grace_secs(Some("1y")).is_err());
+    }
+
+    #[test]
+    fn field_lists_split_trim_and_dedupe() {
+        assert_eq!(
+            field_list(" ssn\r\nIBAN, iban\n\n,card_cvc ", "x").unwrap(),
+            ["ssn", "IBAN", "card_cvc"]
+        );
+        assert!(field_list("", "x").unwrap().is_empty());
+        assert!(field_list(&"a".repeat(101), "x").is_err());
+        assert!(field_list("a\u{7}b", "x").is_err());
+        let many: Vec<String> = (0..101).map(|i| format!("f{i}")).collect();
+        assert!(field_list(&many.join("\n"), "x").is_err());
     }
 }

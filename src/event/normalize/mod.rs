@@ -10,7 +10,8 @@ use super::level::Level;
 use super::summary::summarize;
 use super::timestamp::{parse_timestamp, to_value};
 use super::values::{
-    MAX_EVENT_DEPTH, cap_depth, drop_deep, lenient_string, preview, trim_bag, truncate_chars,
+    MAX_EVENT_DEPTH, cap_depth, cap_keys, drop_deep, lenient_string, preview, trim_bag,
+    truncate_chars,
 };
 use super::{EventError, ItemKind, NormalizeContext, NormalizedEvent, format_message, scrub};
 use chrono::{DateTime, Duration, Utc};
@@ -94,6 +95,7 @@ pub fn normalize(raw: Value, ctx: &NormalizeContext) -> Result<NormalizedEvent, 
         }
     };
     // First, so every later step works on bounded input.
+    cap_keys(&mut obj);
     for v in obj.values_mut() {
         cap_depth(v, MAX_EVENT_DEPTH - 1);
     }
