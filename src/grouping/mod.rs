@@ -29,6 +29,8 @@ mod strategy;
 mod title;
 
 #[cfg(test)]
+mod golden;
+#[cfg(test)]
 mod tests;
 
 use serde::{Deserialize, Serialize};
