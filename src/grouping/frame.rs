@@ -69,10 +69,24 @@ pub(crate) fn frame_component(f: &Frame, cfg: &GroupingConfig) -> Component {
     };
     let mut module_contributes = false;
     if let Some(m) = module {
-        let mut c = Component::leaf("module", clean_java_module(m).into_owned());
+        let mut cleaned = clean_java_module(m);
+        if cfg.java_codegen_v2 && platform == "java" {
+            cleaned = Cow::Owned(clean_java_module_v2(&cleaned).into_owned());
+        }
+        if cfg.csharp_generated_names && platform == "csharp" {
+            cleaned = Cow::Owned(clean_csharp_generated(&cleaned).into_owned());
+        }
+        let mut c = Component::leaf("module", cleaned.into_owned());
+        // JDK 8-20 name lambda classes `Foo$$Lambda$12/0x…`, JDK 21+ `Foo$$Lambda/0x…`; the
+        // numbers change on every run.
+        let lambda_marker = if cfg.java_codegen_v2 {
+            "$$Lambda"
+        } else {
+            "$$Lambda$"
+        };
         if js && m.contains('/') && f.abs_path.is_some_and(|p| p.ends_with(m)) {
             c.ignore("ignored bad javascript module");
-        } else if platform == "java" && m.contains("$$Lambda$") {
+        } else if platform == "java" && m.contains(lambda_marker) {
             c.ignore("ignored java lambda");
         }
         module_contributes = c.contributes;
@@ -100,7 +114,13 @@ pub(crate) fn frame_component(f: &Frame, cfg: &GroupingConfig) -> Component {
     };
     let mut function_index = None;
     if let Some(func) = func {
-        let (value, ignore) = clean_function(func, platform);
+        let (value, mut ignore) = clean_function(func, platform, cfg);
+        if cfg.js_anonymous_after_trim && js {
+            // Sentry checks the name as it is hashed, cut to its last segment, so that
+            // `Object.<anonymous>` (a Node module's top level) counts as anonymous too.
+            ignore = ignore
+                .or_else(|| js_unknown_function(f).then_some("ignored unknown function name"));
+        }
         let mut c = Component::leaf("function", value.into_owned());
         if let Some(hint) = ignore {
             c.ignore(hint);
@@ -112,18 +132,8 @@ pub(crate) fn frame_component(f: &Frame, cfg: &GroupingConfig) -> Component {
     // context line
     if uses_context_line(platform)
         && let Some(line) = f.context_line
+        && let Some(c) = context_line_component(f, line, func.is_none(), cfg)
     {
-        let mut collapsed = collapse_whitespace(line);
-        if platform == "python" && collapsed.contains("spawn_main(") {
-            // multiprocessing passes fresh fd numbers on every start
-            collapsed = SPAWN_MAIN_RE.replace_all(&collapsed, "=<int>").into_owned();
-        }
-        let mut c = Component::leaf("context-line", collapsed);
-        if line.chars().count() > cfg.max_context_line_len {
-            c.ignore("ignored because line exceeds maximum length");
-        } else if js && func.is_none() && has_url_origin(f.abs_path, true) {
-            c.ignore("ignored because of insufficient data");
-        }
         if js
             && c.contributes
             && f.sourcemap
@@ -137,8 +147,13 @@ pub(crate) fn frame_component(f: &Frame, cfg: &GroupingConfig) -> Component {
         frame.push(c);
     }
 
+    let js_function = if cfg.js_anonymous_after_trim {
+        js_trimmed_function(f)
+    } else {
+        f.function
+    };
     if js
-        && (f.function == Some("eval")
+        && (js_function == Some("eval")
             || matches!(
                 f.abs_path,
                 Some("[native code]" | "native code" | "eval code" | "<anonymous>")
@@ -148,6 +163,30 @@ pub(crate) fn frame_component(f: &Frame, cfg: &GroupingConfig) -> Component {
     }
     frame.contributes_if_any_child("ignored because no frame component contributes");
     frame
+}
+
+fn context_line_component(
+    f: &Frame,
+    line: &str,
+    no_function: bool,
+    cfg: &GroupingConfig,
+) -> Option<Component> {
+    let mut collapsed = collapse_whitespace(line);
+    if cfg.skip_blank_context_line && collapsed.is_empty() {
+        // A blank line (or source the SDK could not read) says nothing about the error.
+        return None;
+    }
+    if f.platform == "python" && collapsed.contains("spawn_main(") {
+        // multiprocessing passes fresh fd numbers on every start
+        collapsed = SPAWN_MAIN_RE.replace_all(&collapsed, "=<int>").into_owned();
+    }
+    let mut c = Component::leaf("context-line", collapsed);
+    if line.chars().count() > cfg.max_context_line_len {
+        c.ignore("ignored because line exceeds maximum length");
+    } else if is_js(f.platform) && no_function && has_url_origin(f.abs_path, true) {
+        c.ignore("ignored because of insufficient data");
+    }
+    Some(c)
 }
 
 fn collapse_whitespace(line: &str) -> String {
@@ -189,8 +228,33 @@ fn clean_filename(name: &str, platform: &str) -> String {
     lower
 }
 
+/// The JS function name Sentry checks for noise: `raw_function` or `function`, cut to its
+/// last `.` segment.
+fn js_trimmed_function<'a>(f: &Frame<'a>) -> Option<&'a str> {
+    f.raw_function
+        .or(f.function)
+        .map(|func| func.rsplit('.').next().unwrap_or(func))
+}
+
+fn js_unknown_function(f: &Frame) -> bool {
+    match js_trimmed_function(f) {
+        None => true,
+        Some(func) => {
+            matches!(
+                func,
+                "?" | "<anonymous function>" | "<anonymous>" | "Anonymous function"
+            ) || func.ends_with("/<")
+                || func.trim().is_empty()
+        }
+    }
+}
+
 /// Returns the cleaned function name and, when it must not contribute, why.
-fn clean_function<'a>(func: &'a str, platform: &str) -> (Cow<'a, str>, Option<&'static str>) {
+fn clean_function<'a>(
+    func: &'a str,
+    platform: &str,
+    cfg: &GroupingConfig,
+) -> (Cow<'a, str>, Option<&'static str>) {
     if is_native(platform) {
         if matches!(func, "<redacted>" | "<unknown>") {
             return (Cow::Borrowed(func), Some("ignored unknown function name"));
@@ -212,7 +276,7 @@ fn clean_function<'a>(func: &'a str, platform: &str) -> (Cow<'a, str>, Option<&'
             (Cow::Borrowed(last), None)
         }
         "ruby" => {
-            if RUBY_BLOCK_RE.is_match(func) {
+            if cfg.ruby_block_prefix && func.starts_with("block ") || RUBY_BLOCK_RE.is_match(func) {
                 return (Cow::Borrowed("block"), None);
             }
             (RUBY_ERB_RE.replace(func, ""), None)
@@ -226,6 +290,11 @@ fn clean_function<'a>(func: &'a str, platform: &str) -> (Cow<'a, str>, Option<&'
             {
                 return (Cow::Borrowed(m), None);
             }
+            if cfg.php_closure_lines && func.starts_with("{closure:") {
+                // PHP 8.4 names closures `{closure:Class::method():12}`: the line moves
+                // with every edit above it.
+                return (PHP_CLOSURE_LINE_RE.replace(func, "}"), None);
+            }
             (Cow::Borrowed(func), None)
         }
         "java" => {
@@ -234,8 +303,77 @@ fn clean_function<'a>(func: &'a str, platform: &str) -> (Cow<'a, str>, Option<&'
             }
             (Cow::Borrowed(func), None)
         }
+        "csharp" if cfg.csharp_generated_names => (clean_csharp_generated(func), None),
         _ => (Cow::Borrowed(func), None),
     }
+}
+
+static PHP_CLOSURE_LINE_RE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r":\d+\}$").unwrap());
+
+/// More JVM code-generation markers (Sentry's later additions, plus ByteBuddy, Mockito and
+/// JDK proxies): each gets a fresh number or hash per run or per build.
+static JAVA_MODULE_V2_RES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
+    [
+        // Spring 6 `$$SpringCGLIB$$0`, and every `$$…CGLIB$$<hex>` form
+        (r"(\$\$\w+?CGLIB\$\$)[a-fA-F0-9]+(?:_\d+)?", "${1}<auto>"),
+        // Guice, single or double `$`
+        (
+            r"(\$\$?EnhancerBy\w+?\$?\$)[a-fA-F0-9]+(?:_\d+)?",
+            "${1}<auto>",
+        ),
+        (
+            r"(\$\$?FastClassBy\w+?\$?\$)[a-fA-F0-9]+(?:_\d+)?",
+            "${1}<auto>",
+        ),
+        (r"(\$\$?HibernateProxy\$?\$)\w+?(?:_\d+)?$", "${1}<auto>"),
+        (r"(\$\$?ByteBuddy\$?\$)\w+", "${1}<auto>"),
+        (r"(\$MockitoMock\$)\w+", "${1}<auto>"),
+        // `com.sun.proxy.$Proxy123`, JDK 16+ `jdk.proxy2.$Proxy45`
+        (r"^(jdk\.proxy)\d+\.", "${1}<auto>."),
+        (r"(\$Proxy)\d+", "${1}<auto>"),
+    ]
+    .into_iter()
+    .map(|(re, rep)| (Regex::new(re).unwrap(), rep))
+    .collect()
+});
+
+fn replace_all_of<'a>(s: &'a str, res: &[(Regex, &'static str)]) -> Cow<'a, str> {
+    let mut out = Cow::Borrowed(s);
+    for (re, rep) in res {
+        if let Cow::Owned(s) = re.replace_all(&out, *rep) {
+            out = Cow::Owned(s);
+        }
+    }
+    out
+}
+
+pub(crate) fn clean_java_module_v2(m: &str) -> Cow<'_, str> {
+    if !m.contains('$') && !m.starts_with("jdk.proxy") {
+        return Cow::Borrowed(m);
+    }
+    replace_all_of(m, &JAVA_MODULE_V2_RES)
+}
+
+/// C# compiler-generated names carry ordinals that shift when code is added elsewhere in
+/// the class: async state machines `<ProcessAsync>d__12`, closures `<>c__DisplayClass5_0`,
+/// lambdas `<Main>b__0_0`, local functions `<Run>g__Local|3_0`.
+static CSHARP_GENERATED_RES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
+    [
+        (r"(>d__)\d+", "${1}<auto>"),
+        (r"(<>c__DisplayClass)\d+(?:_\d+)?", "${1}<auto>"),
+        (r"(>b__)\d+(?:_\d+)?", "${1}<auto>"),
+        (r"(>g__\w+\|)\d+(?:_\d+)?", "${1}<auto>"),
+    ]
+    .into_iter()
+    .map(|(re, rep)| (Regex::new(re).unwrap(), rep))
+    .collect()
+});
+
+pub(crate) fn clean_csharp_generated(s: &str) -> Cow<'_, str> {
+    if !s.contains("__") {
+        return Cow::Borrowed(s);
+    }
+    replace_all_of(s, &CSHARP_GENERATED_RES)
 }
 
 static RUBY_BLOCK_RE: LazyLock<Regex> =
@@ -521,6 +659,8 @@ mod tests {
             in_app: true,
             platform,
             sourcemap: false,
+            category: None,
+            app_hint: None,
         }
     }
 

@@ -60,7 +60,10 @@ fn every_config_keeps_its_hashes() {
             Err(_) if std::env::var_os("SNAG_UPDATE_GOLDEN").is_some() => {
                 std::fs::write(&path, serde_json::to_string_pretty(&got).unwrap() + "\n").unwrap();
             }
-            Err(e) => panic!("no golden hashes for config {id} at {}: {e}", path.display()),
+            Err(e) => panic!(
+                "no golden hashes for config {id} at {}: {e}",
+                path.display()
+            ),
         }
     }
 }
