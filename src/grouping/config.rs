@@ -66,6 +66,12 @@ pub struct GroupingConfig {
     /// C# compiler-generated ordinals (`<Run>d__12`, `<>c__DisplayClass5_0`, `<Main>b__0_1`)
     /// become `<auto>`: they shift when code is added elsewhere in the class.
     pub(crate) csharp_generated_names: bool,
+    /// Native symbols are trimmed by `trim_native_function_v2` (Rust `<T as Trait>` heads,
+    /// Swift return types and closures, fastcall `@name@8`).
+    pub(crate) native_trim_v2: bool,
+    /// A lone JavaScript frame without a function is dropped only when it is not a URL;
+    /// `file://` counts as one (Node), as it does for context lines.
+    pub(crate) js_file_urls_are_urls: bool,
     /// Hashes of an older config, appended after this config's own.
     secondary: Option<Box<GroupingConfig>>,
 }
@@ -110,6 +116,8 @@ impl GroupingConfig {
             ruby_block_prefix: false,
             php_closure_lines: false,
             csharp_generated_names: false,
+            native_trim_v2: false,
+            js_file_urls_are_urls: false,
             secondary: None,
         };
         match id {
@@ -124,6 +132,8 @@ impl GroupingConfig {
                 ruby_block_prefix: true,
                 php_closure_lines: true,
                 csharp_generated_names: true,
+                native_trim_v2: true,
+                js_file_urls_are_urls: true,
                 ..v2026_11
             }),
             _ => None,

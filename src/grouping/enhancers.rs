@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 
 use super::config::GroupingConfig;
 use super::event::Frame;
-use super::frame::{family, is_native, trim_native_function};
+use super::frame::{family, is_native, trim_native_function_v2};
 use super::glob::Glob;
 
 /// A parsed set of stack-trace rules. Serialises as its source text, so project settings
@@ -242,6 +242,8 @@ fn tokenize(line: &str) -> Result<Vec<String>, String> {
             }
             c if c.is_whitespace() => flush(&mut cur, &mut tokens),
             '[' | '|' if cur.is_empty() => tokens.push(c.to_string()),
+            // A `]` closing a glob class inside a value (`module:app.m[0-3]`) is the value's.
+            ']' if cur.matches('[').count() > cur.matches(']').count() => cur.push(c),
             ']' => {
                 flush(&mut cur, &mut tokens);
                 tokens.push("]".to_owned());
@@ -500,7 +502,7 @@ fn match_frames<'a, 'r>(frames: &[Frame<'a>]) -> Vec<MatchFrame<'a, 'r>> {
             // Native symbols are matched trimmed (`std::vector<T>::push_back`), as shown.
             function: f.function.or(f.raw_function).map(|func| {
                 if is_native(f.platform) {
-                    trim_native_function(func)
+                    trim_native_function_v2(func)
                 } else {
                     Cow::Borrowed(func)
                 }

@@ -356,7 +356,16 @@ fn parse_rule(line: &str) -> Result<Rule, String> {
         }
         let pattern = match key {
             Key::Family => {
-                Pattern::Families(value.split(',').map(|f| f.trim().to_owned()).collect())
+                let fams: Vec<String> = value.split(',').map(|f| f.trim().to_owned()).collect();
+                if let Some(bad) = fams
+                    .iter()
+                    .find(|f| !matches!(f.as_str(), "javascript" | "native" | "other" | "all"))
+                {
+                    return Err(format!(
+                        "unknown family {bad:?} (use javascript, native, other or all)"
+                    ));
+                }
+                Pattern::Families(fams)
             }
             Key::App => Pattern::App(match value.to_ascii_lowercase().as_str() {
                 "yes" | "true" | "1" => true,
@@ -380,7 +389,6 @@ fn parse_rule(line: &str) -> Result<Rule, String> {
     let mut fingerprint = Vec::new();
     let mut title = None;
     let mut s = rhs.trim_start();
-    let mut expect_value = true;
     while !s.is_empty() {
         let (tok, quoted, after) = next_token(s, &[',', '='])?;
         if !quoted && after.starts_with('=') {
@@ -390,14 +398,9 @@ fn parse_rule(line: &str) -> Result<Rule, String> {
                 other => return Err(format!("unknown attribute {other:?}")),
             }
             s = after.trim_start();
-            expect_value = false;
             continue;
         }
-        if !expect_value {
-            return Err(format!(
-                "unexpected {tok:?}: separate fingerprint values with commas"
-            ));
-        }
+        // Sentry's grammar makes the comma between values optional: `-> a b` is `a, b`.
         if tok.is_empty() {
             return Err("empty fingerprint value".to_owned());
         }
@@ -405,12 +408,9 @@ fn parse_rule(line: &str) -> Result<Rule, String> {
         s = after.trim_start();
         if let Some(r) = s.strip_prefix(',') {
             s = r.trim_start();
-            expect_value = true;
             if s.is_empty() {
                 return Err("trailing comma".to_owned());
             }
-        } else {
-            expect_value = false;
         }
     }
     if fingerprint.is_empty() {
@@ -536,7 +536,7 @@ message:"\*literal star*" logger:db* sdk:sentry.python release:1.* -> odd
             ("bogus:X -> a", 1, "unknown matcher"),
             ("type:X ->", 1, "missing fingerprint"),
             ("type:\"X -> a", 1, "unterminated"),
-            ("type:X -> a b", 1, "commas"),
+            ("family:rust -> a", 1, "unknown family"),
             ("type:X -> a, ", 1, "trailing comma"),
             ("type:X -> a foo=bar", 1, "unknown attribute"),
             ("-> a", 1, "at least one matcher"),

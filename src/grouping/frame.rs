@@ -259,7 +259,14 @@ fn clean_function<'a>(
         if matches!(func, "<redacted>" | "<unknown>") {
             return (Cow::Borrowed(func), Some("ignored unknown function name"));
         }
-        return (trim_native_function(func), None);
+        return (
+            if cfg.native_trim_v2 {
+                trim_native_function_v2(func)
+            } else {
+                trim_native_function(func)
+            },
+            None,
+        );
     }
     match platform {
         "javascript" | "node" => {
@@ -462,6 +469,21 @@ pub(crate) fn generate_js_module(url: &str) -> String {
 /// Rust hash and MSVC `@N` suffixes, so that one function has one name across compilers,
 /// builds and instantiations.
 pub(crate) fn trim_native_function(func: &str) -> Cow<'_, str> {
+    trim_native(func, false)
+}
+
+/// [`trim_native_function`] as `snag:2026-12` hashes it, closer to Sentry's: a Rust
+/// `<Type as Trait>::method` keeps its `<Type as Trait>` head (otherwise every `Drop`
+/// impl would be one function), Swift's `-> Ret` return types and closure names are
+/// understood, and fastcall `@name@8` loses its leading `@` too.
+pub(crate) fn trim_native_function_v2(func: &str) -> Cow<'_, str> {
+    trim_native(func, true)
+}
+
+/// Stands in for a space inside a kept Rust `<T as Trait>` head during tokenising.
+const HEAD_SPACE: char = '\u{3}';
+
+fn trim_native(func: &str, v2: bool) -> Cow<'_, str> {
     if func.starts_with("-[") || func.starts_with("+[") {
         return Cow::Borrowed(func);
     }
@@ -478,6 +500,9 @@ pub(crate) fn trim_native_function(func: &str) -> Cow<'_, str> {
         && s[i + 1..].bytes().all(|b| b.is_ascii_digit())
     {
         s = &s[..i];
+        if v2 {
+            s = s.strip_prefix('@').unwrap_or(s);
+        }
     }
     if s.bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':' || b == b'$')
@@ -499,7 +524,72 @@ pub(crate) fn trim_native_function(func: &str) -> Cow<'_, str> {
     let replaced = LAMBDA_RE.replace_all(&replaced, "lambda");
 
     let chars: Vec<char> = replaced.chars().collect();
-    let mut out = String::with_capacity(replaced.len());
+    let out = strip_brackets(&chars, v2);
+    let mut tokens: Vec<&str> = out.split_whitespace().collect();
+    while let Some(last) = tokens.last() {
+        if matches!(
+            *last,
+            "const" | "volatile" | "&" | "&&" | "*" | "noexcept" | "override" | "final"
+        ) && tokens.len() > 1
+        {
+            tokens.pop();
+        } else {
+            break;
+        }
+    }
+    let swift;
+    let name = match tokens.iter().position(|t| *t == "->") {
+        Some(arrow) if v2 => {
+            swift = swift_name(&tokens, arrow);
+            swift.as_str()
+        }
+        _ => tokens.last().copied().unwrap_or(""),
+    };
+    let name = name
+        .trim_start_matches(['*', '&'])
+        .replace(ANON_MARK, ANON_NS)
+        .replace(MSVC_ANON_MARK, MSVC_ANON_NS)
+        .replace(HEAD_SPACE, " ");
+    if name.is_empty() {
+        Cow::Borrowed(func)
+    } else {
+        Cow::Owned(name)
+    }
+}
+
+/// Swift symbols put the return type after `->`: the name is the token before it, and a
+/// closure (`closure #1 () -> () in App.load()`) is named after the function it is in,
+/// without its ordinal.
+fn swift_name(tokens: &[&str], arrow: usize) -> String {
+    let words = |ts: &[&str]| -> Vec<String> {
+        ts.iter()
+            .filter(|t| !t.starts_with('#') && !matches!(**t, "throws" | "rethrows" | "async"))
+            .map(|t| t.to_string())
+            .collect()
+    };
+    let before_arrow = |ts: &[&str]| -> Option<String> {
+        match ts.iter().position(|t| *t == "->") {
+            Some(a) => words(&ts[..a]).pop(),
+            None => ts.last().map(|t| t.to_string()),
+        }
+    };
+    if let Some(p) = tokens.iter().rposition(|t| *t == "in")
+        && p > arrow
+    {
+        let outer = before_arrow(&tokens[p + 1..]).unwrap_or_default();
+        let mut head = words(&tokens[..arrow]).join(" ");
+        if head.is_empty() {
+            head = "closure".to_owned();
+        }
+        return format!("{head} in {outer}");
+    }
+    before_arrow(tokens).unwrap_or_default()
+}
+
+/// Drops argument lists and turns generic arguments into `<T>`; with `keep_head`, a `<…>`
+/// at the very start (Rust's `<Type as Trait>`) is kept, its own generics reduced.
+fn strip_brackets(chars: &[char], keep_head: bool) -> String {
+    let mut out = String::with_capacity(chars.len());
     let mut i = 0;
     while i < chars.len() {
         let c = chars[i];
@@ -531,7 +621,12 @@ pub(crate) fn trim_native_function(func: &str) -> Cow<'_, str> {
                     }
                     j += 1;
                 }
-                if c == '<' {
+                if c == '<' && keep_head && i == 0 {
+                    let inner = strip_brackets(&chars[1..j.min(chars.len())], true);
+                    out.push('<');
+                    out.extend(inner.chars().map(|c| if c == ' ' { HEAD_SPACE } else { c }));
+                    out.push('>');
+                } else if c == '<' {
                     out.push_str("<T>");
                 }
                 i = j + 1;
@@ -542,31 +637,7 @@ pub(crate) fn trim_native_function(func: &str) -> Cow<'_, str> {
             }
         }
     }
-    let mut tokens: Vec<&str> = out.split_whitespace().collect();
-    while let Some(last) = tokens.last() {
-        if matches!(
-            *last,
-            "const" | "volatile" | "&" | "&&" | "*" | "noexcept" | "override" | "final"
-        ) && tokens.len() > 1
-        {
-            tokens.pop();
-        } else {
-            break;
-        }
-    }
-    let name = tokens
-        .last()
-        .copied()
-        .unwrap_or("")
-        .trim_start_matches(['*', '&']);
-    let name = name
-        .replace(ANON_MARK, ANON_NS)
-        .replace(MSVC_ANON_MARK, MSVC_ANON_NS);
-    if name.is_empty() {
-        Cow::Borrowed(func)
-    } else {
-        Cow::Owned(name)
-    }
+    out
 }
 
 static LAMBDA_RE: LazyLock<Regex> = LazyLock::new(|| {

@@ -33,6 +33,8 @@ mod title;
 #[cfg(test)]
 mod golden;
 #[cfg(test)]
+mod platform_tests;
+#[cfg(test)]
 mod tests;
 
 use serde::{Deserialize, Serialize};

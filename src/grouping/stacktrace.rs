@@ -72,7 +72,7 @@ pub(crate) fn stacktrace(frames: &[Frame], ctx: StackCtx, exc: &ExceptionData) -
     if let [only] = frames
         && is_js(only.platform)
         && only.function.is_none()
-        && !has_url_origin(only.abs_path, false)
+        && !has_url_origin(only.abs_path, cfg.js_file_urls_are_urls)
     {
         system.ignore("ignored single non-URL JavaScript frame");
     }

@@ -10,7 +10,7 @@ use regex::Regex;
 use super::IssueMetadata;
 use super::config::GroupingConfig;
 use super::event::{EventView, Exception, Frame};
-use super::frame::{is_js, is_native, trim_native_function};
+use super::frame::{is_js, is_native, trim_native_function_v2};
 use super::message::format_params;
 
 const MAX_TYPE_LEN: usize = 128;
@@ -47,7 +47,7 @@ fn first_line(s: &str) -> &str {
 pub(crate) fn display_function<'a>(f: &Frame<'a>) -> Option<Cow<'a, str>> {
     let func = f.function?;
     if f.raw_function.is_none() && is_native(f.platform) {
-        Some(trim_native_function(func))
+        Some(trim_native_function_v2(func))
     } else {
         Some(Cow::Borrowed(func))
     }
