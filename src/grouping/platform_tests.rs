@@ -1101,3 +1101,97 @@ fn fingerprint_rule_syntax() {
     // case: type is case-sensitive, value is not
     assert!(fp("type:connectionerror -> x").0.is_none());
 }
+
+// ---- every payload shape groups alike (normalisation, then grouping) ----
+
+fn normalized(raw: Value) -> Value {
+    let received = chrono::DateTime::parse_from_rfc3339("2026-12-01T10:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let mut ctx = crate::event::NormalizeContext::new(received);
+    ctx.client_ip = Some("203.0.113.9".parse().unwrap());
+    crate::event::normalize(raw, &ctx).unwrap().data
+}
+
+fn grouped(raw: Value) -> GroupingResult {
+    let rules = FingerprintRules::parse(r#"tags.tier:gold -> "gold-{{ tags.tier }}", {{ tags.tier }}"#)
+        .unwrap();
+    compute(&normalized(raw), &rules, &GroupingConfig::default())
+}
+
+#[test]
+fn payload_shapes_group_alike() {
+    let frames = json!([
+        {"module":"shop.views","function":"checkout","filename":"shop/views.py","lineno":"40","in_app":"true","context_line":"total = price(cart)"},
+        {"module":"shop.pricing","function":"price","filename":"shop/pricing.py","lineno":12,"in_app":1,"context_line":"return item['sku']"}
+    ]);
+    let exc = json!({"type":"KeyError","value":"'sku'","stacktrace":{"frames":frames}});
+    let modern = json!({"platform":"python","level":"error","timestamp":"2026-12-01T09:59:58.1234567+00:00",
+        "exception":{"values":[exc.clone()]}});
+    let shapes = [
+        json!({"platform":"python","level":40,"timestamp":1796205598.123,"exception":[exc.clone()]}),
+        json!({"platform":"python","level":"ERROR","timestamp":"2026-12-01T09:59:58","exception":exc.clone()}),
+        json!({"platform":"python","sentry.interfaces.Exception":{"values":[exc.clone()]}}),
+        // a bare top-level stack moves into the only exception
+        json!({"platform":"python","exception":{"values":[{"type":"KeyError","value":"'sku'"}]},
+               "sentry.interfaces.Stacktrace":{"frames":frames.clone()}}),
+        // the modern key wins over the alias
+        json!({"platform":"python","exception":{"values":[exc.clone()]},
+               "sentry.interfaces.Exception":{"values":[{"type":"Other"}]}}),
+        // untyped value split like Relay
+        json!({"platform":"python","exception":{"values":[{"value":"KeyError: 'sku'","stacktrace":{"frames":frames.clone()}}]}}),
+    ];
+    let want = grouped(modern.clone());
+    for raw in shapes {
+        let got = grouped(raw.clone());
+        assert_eq!(got.hashes, want.hashes, "{raw}");
+        assert_eq!(got.title, "KeyError: 'sku'", "{raw}");
+    }
+    let data = normalized(modern);
+    assert_eq!(data["environment"], "production");
+    assert_eq!(data["level"], "error");
+
+    // Messages: raven's interface plus raw text, the logging integration, plain strings.
+    let template = [
+        json!({"sentry.interfaces.Message":{"message":"charge failed for %s","params":["order-17"]},"message":"charge failed for order-17"}),
+        json!({"logentry":{"message":"charge failed for %s","params":["order-99"],"formatted":"charge failed for order-99"}}),
+        json!({"message":{"message":"charge failed for %s","params":["order-5"]}}),
+    ];
+    let first = grouped(template[0].clone());
+    for raw in &template {
+        let got = grouped(raw.clone());
+        assert_eq!(got.hashes, first.hashes, "{raw}");
+        assert_eq!(got.title, "charge failed for %s", "{raw}");
+    }
+    let plain = [
+        json!({"message":"disk at 91% on 10.0.0.7"}),
+        json!({"logentry":"disk at 95% on 10.0.0.8"}),
+        json!({"logentry":{"formatted":"disk at 97% on 10.0.0.9"}}),
+    ];
+    let first = grouped(plain[0].clone());
+    for raw in &plain {
+        assert_eq!(grouped(raw.clone()).hashes, first.hashes, "{raw}");
+    }
+
+    // Tags as a map or as pairs feed rules and variables the same way.
+    let a = grouped(json!({"message":"x","tags":{"tier":"gold"}}));
+    let b = grouped(json!({"message":"x","tags":[["tier","gold"]]}));
+    assert_eq!(a.hashes, b.hashes);
+    assert_eq!(a.variants[0].fingerprint.as_deref().unwrap(), ["gold-{{ tags.tier }}", "gold"]);
+
+    // Non-string values are text by the time they are grouped.
+    let n = grouped(json!({"exception":[{"type":"E","value":404}]}));
+    assert_eq!(n.title, "E: 404");
+    assert_eq!(
+        n.hashes,
+        grouped(json!({"exception":[{"type":"E","value":"500"}]})).hashes
+    );
+    let obj = grouped(json!({"exception":[{"type":"E","value":{"code":1}}]}));
+    assert_eq!(obj.title, "E: {\"code\":1}");
+
+    // {{auto}} takes the client address; an explicit one is kept.
+    let d = normalized(json!({"user":{"ip_address":"{{auto}}"}}));
+    assert_eq!(d["user"]["ip_address"], "203.0.113.9");
+    let d = normalized(json!({"user":{"ip_address":"198.51.100.1"}}));
+    assert_eq!(d["user"]["ip_address"], "198.51.100.1");
+}
