@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 use super::config::GroupingConfig;
 use super::event::Frame;
 use super::frame::{family, is_native, trim_native_function_v2};
-use super::glob::Glob;
+use super::glob::{Glob, needs_lowercase};
 
 /// A parsed set of stack-trace rules. Serialises as its source text, so project settings
 /// store the text and get it back unchanged.
@@ -484,14 +484,20 @@ struct MatchFrame<'a, 'r> {
     function: Option<Cow<'a, str>>,
     module: Option<&'a str>,
     /// Lower-cased, `\` read as `/`.
-    paths: [Option<String>; 2],
-    package: Option<String>,
+    paths: [Option<Cow<'a, str>>; 2],
+    package: Option<Cow<'a, str>>,
     in_app: bool,
     category: Option<&'r str>,
 }
 
-fn fold_path(p: Option<&str>) -> Option<String> {
-    p.map(|p| p.replace('\\', "/").to_lowercase())
+fn fold_path(p: Option<&str>) -> Option<Cow<'_, str>> {
+    p.map(|p| {
+        if p.contains('\\') || needs_lowercase(p) {
+            Cow::Owned(p.replace('\\', "/").to_lowercase())
+        } else {
+            Cow::Borrowed(p)
+        }
+    })
 }
 
 fn match_frames<'a, 'r>(frames: &[Frame<'a>]) -> Vec<MatchFrame<'a, 'r>> {
@@ -530,11 +536,15 @@ impl Matcher {
             Pattern::Glob(g) => v.is_some_and(|v| g.is_match(v)),
             _ => false,
         };
+        let folded = |v: Option<&str>| match &self.pattern {
+            Pattern::Glob(g) => v.is_some_and(|v| g.is_match_folded(v)),
+            _ => false,
+        };
         let hit = match (&self.pattern, self.key) {
             (Pattern::Families(fams), _) => fams.iter().any(|x| x == "all" || x == f.family),
             (Pattern::App(want), _) => f.in_app == *want,
-            (_, Key::Path) => f.paths.iter().flatten().any(|p| glob(Some(p))),
-            (_, Key::Package) => glob(f.package.as_deref()),
+            (_, Key::Path) => f.paths.iter().flatten().any(|p| folded(Some(p.as_ref()))),
+            (_, Key::Package) => folded(f.package.as_deref()),
             (_, Key::Module) => glob(f.module),
             (_, Key::Function) => glob(f.function.as_deref()),
             (_, Key::Category) => glob(f.category),
@@ -548,6 +558,15 @@ impl Matcher {
 }
 
 impl Rule {
+    /// The families a rule can match at all (from a plain `family:` matcher), so most
+    /// built-in rules are skipped with one comparison per frame.
+    fn family_allows(&self, family: &str) -> bool {
+        self.matchers.iter().all(|m| match (&m.pattern, m.negated) {
+            (Pattern::Families(f), false) => f.iter().any(|x| x == "all" || x == family),
+            _ => true,
+        })
+    }
+
     fn matches(&self, frames: &[MatchFrame], idx: usize, exc: &ExceptionData) -> bool {
         let all = |ms: &[Matcher], f: &MatchFrame| ms.iter().all(|m| m.matches(f, exc));
         all(&self.matchers, &frames[idx])
@@ -613,7 +632,7 @@ impl<'r> RuleSet<'r> {
                 continue;
             }
             for idx in 0..frames.len() {
-                if !rule.matches(&mf, idx, exc) {
+                if !rule.family_allows(mf[idx].family) || !rule.matches(&mf, idx, exc) {
                     continue;
                 }
                 for action in &rule.actions {
@@ -660,12 +679,18 @@ impl<'r> RuleSet<'r> {
         for (m, f) in mf.iter_mut().zip(frames) {
             m.category = f.category.as_deref();
         }
+        // Most built-in rules are for one family; a stack of other frames skips them whole.
+        let mut families: Vec<&str> = mf.iter().map(|m| m.family).collect();
+        families.sort_unstable();
+        families.dedup();
         for rule in self.iter() {
-            if rule.actions.iter().all(Action::is_modifier) {
+            if rule.actions.iter().all(Action::is_modifier)
+                || !families.iter().any(|f| rule.family_allows(f))
+            {
                 continue;
             }
             for idx in 0..frames.len() {
-                if !rule.matches(&mf, idx, exc) {
+                if !rule.family_allows(mf[idx].family) || !rule.matches(&mf, idx, exc) {
                     continue;
                 }
                 for action in &rule.actions {

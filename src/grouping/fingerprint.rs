@@ -527,6 +527,9 @@ message:"\*literal star*" logger:db* sdk:sentry.python release:1.* -> odd
         assert!(rules.rules[3].matchers[0].negated);
         assert!(FingerprintRules::default().is_empty());
         assert_eq!(FingerprintRules::parse("").unwrap().len(), 0);
+        // Sentry's grammar makes the commas optional.
+        let spaced = FingerprintRules::parse("type:X -> a b {{ type }}").unwrap();
+        assert_eq!(spaced.rules[0].fingerprint, ["a", "b", "{{ type }}"]);
     }
 
     #[test]

@@ -23,7 +23,11 @@ enum Kind {
     Exact(String),
     /// A literal followed by one `*` outside path mode, e.g. `module:io.sentry.*`.
     Prefix(String),
-    Regex(Regex),
+    /// Path mode `**/dir/**`: the value has `dir` as a whole directory somewhere.
+    Directory(String),
+    /// `required` is the pattern's longest literal run: a value without it cannot match,
+    /// and checking that is far cheaper than running the regex.
+    Regex { re: Regex, required: String },
 }
 
 fn is_special(c: char) -> bool {
@@ -40,26 +44,99 @@ impl Glob {
             && !lit.contains(is_special)
         {
             Kind::Prefix(fold(lit))
+        } else if path
+            && let Some(dir) = glob.strip_prefix("**/").and_then(|g| g.strip_suffix("/**"))
+            && !dir.is_empty()
+            && !dir.contains(is_special)
+        {
+            Kind::Directory(fold(dir))
         } else {
-            Kind::Regex(compile(glob, path, ci)?)
+            Kind::Regex {
+                re: compile(glob, path, ci)?,
+                required: fold(&longest_literal(glob)),
+            }
         };
         Ok(Glob { kind, path, ci })
     }
 
     pub fn is_match(&self, value: &str) -> bool {
-        let value: Cow<str> = if self.path && value.contains('\\') {
+        let mut value: Cow<str> = if self.path && value.contains('\\') {
             Cow::Owned(value.replace('\\', "/"))
         } else {
             Cow::Borrowed(value)
         };
+        if self.ci && needs_lowercase(&value) {
+            value = Cow::Owned(value.to_lowercase());
+        }
+        self.is_match_folded(&value)
+    }
+
+    /// [`Glob::is_match`] for a value already lower-cased (when case-insensitive) and with
+    /// `/` separators (in path mode), as stack-trace rules prepare frame paths once.
+    pub fn is_match_folded(&self, value: &str) -> bool {
         match &self.kind {
-            Kind::Exact(s) if self.ci => value.to_lowercase() == *s,
             Kind::Exact(s) => *value == **s,
-            Kind::Prefix(p) if self.ci => value.to_lowercase().starts_with(p.as_str()),
             Kind::Prefix(p) => value.starts_with(p.as_str()),
-            Kind::Regex(re) => re.is_match(&value),
+            Kind::Directory(d) => {
+                // `dir/` at the start, or `/dir/` anywhere
+                let v = value.as_bytes();
+                let d = d.as_bytes();
+                (v.starts_with(d) && v.get(d.len()) == Some(&b'/'))
+                    || v.windows(d.len() + 2)
+                        .any(|w| w[0] == b'/' && &w[1..=d.len()] == d && w[d.len() + 1] == b'/')
+            }
+            Kind::Regex { re, required } => value.contains(required.as_str()) && re.is_match(value),
         }
     }
+}
+
+/// Whether `to_lowercase` would change `s` (cheap for the usual ASCII paths).
+pub(crate) fn needs_lowercase(s: &str) -> bool {
+    if s.is_ascii() {
+        s.bytes().any(|b| b.is_ascii_uppercase())
+    } else {
+        s.chars().any(|c| c.to_lowercase().next() != Some(c))
+    }
+}
+
+/// The longest run of the glob that must appear literally in any match.
+fn longest_literal(glob: &str) -> String {
+    let mut best = String::new();
+    let mut cur = String::new();
+    let mut chars = glob.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(n) => cur.push(n),
+                None => cur.push(c),
+            },
+            '*' | '?' => {
+                if cur.len() > best.len() {
+                    best = std::mem::take(&mut cur);
+                }
+                cur.clear();
+            }
+            '[' => {
+                if cur.len() > best.len() {
+                    best = std::mem::take(&mut cur);
+                }
+                cur.clear();
+                // skip the class
+                let mut first = true;
+                for n in chars.by_ref() {
+                    if n == ']' && !first {
+                        break;
+                    }
+                    first = false;
+                }
+            }
+            c => cur.push(c),
+        }
+    }
+    if cur.len() > best.len() {
+        best = cur;
+    }
+    best
 }
 
 fn compile(glob: &str, path: bool, ci: bool) -> Result<Regex, String> {
@@ -153,11 +230,34 @@ mod tests {
             ("IO.SENTRY.*", false, true, "io.sentry.X", true),
             ("std::*", false, false, "std::vector<T>::push_back", true),
             ("", false, false, "", true),
+            ("**/node_modules/**", true, false, "node_modules/x.js", true),
+            ("**/node_modules/**", true, false, "/a/node_modules/", true),
+            ("**/node_modules/**", true, false, "/a/node_modules", false),
+            (
+                "**/node_modules/**",
+                true,
+                false,
+                "/a/my_node_modules/x",
+                false,
+            ),
+            (
+                "**/@babel/**",
+                true,
+                false,
+                "/app/node_modules/@babel/runtime/x.js",
+                true,
+            ),
         ];
         for (pat, path, ci, value, want) in cases {
             let g = Glob::new(pat, path, ci).unwrap();
             assert_eq!(g.is_match(value), want, "{pat:?} ~ {value:?}");
         }
         assert!(Glob::new("[abc", false, false).is_err());
+        assert_eq!(
+            longest_literal("**/gems/sentry-ruby-*/**"),
+            "/gems/sentry-ruby-"
+        );
+        assert_eq!(longest_literal("a[xy]bcd*e"), "bcd");
+        assert_eq!(longest_literal("\\*lit*"), "*lit");
     }
 }

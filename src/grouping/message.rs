@@ -322,9 +322,18 @@ mod tests {
             ("from ::ffff:10.0.0.1 denied", "from <ip> denied"),
             ("from 2001:db8::1 denied", "from <ip> denied"),
             // uuid, sha1, md5
-            ("job 123E4567-E89B-12D3-A456-426614174000 lost", "job <uuid> lost"),
-            ("rev 2fd4e1c67a2d28fced849ee1bb76e7391b93eb12 bad", "rev <sha1> bad"),
-            ("etag 9e107d9d372bb6826bd81d3542a419d6 bad", "etag <md5> bad"),
+            (
+                "job 123E4567-E89B-12D3-A456-426614174000 lost",
+                "job <uuid> lost",
+            ),
+            (
+                "rev 2fd4e1c67a2d28fced849ee1bb76e7391b93eb12 bad",
+                "rev <sha1> bad",
+            ),
+            (
+                "etag 9e107d9d372bb6826bd81d3542a419d6 bad",
+                "etag <md5> bad",
+            ),
             // date
             ("at 2024-01-02T03:04:05.123456+01:00 x", "at <date> x"),
             ("at Tue, 02 Jan 2024 03:04:05 GMT x", "at <date> x"),
@@ -344,17 +353,29 @@ mod tests {
             ("count -7 low", "count <int> low"),
             // quoted_str and bool only as the value of `key=`
             ("where name='a b' failed", "where name=<quoted_str> failed"),
-            ("where name=\"a b\" failed", "where name=<quoted_str> failed"),
+            (
+                "where name=\"a b\" failed",
+                "where name=<quoted_str> failed",
+            ),
             ("flag=True and done=false", "flag=<bool> and done=<bool>"),
             ("it is 'a b' and True", "it is 'a b' and True"),
             // precedence
             ("GET https://1.2.3.4:8080/v1/42 failed", "GET <url> failed"),
-            ("host 10.0.0.1 is an ip, not a float", "host <ip> is an ip, not a float"),
+            (
+                "host 10.0.0.1 is an ip, not a float",
+                "host <ip> is an ip, not a float",
+            ),
             ("on 2024-01-02 not ints", "on <date> not ints"),
-            ("id 1f0e9a52-7c3b-4a6e-9d7a-2b1c3d4e5f60 not hex", "id <uuid> not hex"),
+            (
+                "id 1f0e9a52-7c3b-4a6e-9d7a-2b1c3d4e5f60 not hex",
+                "id <uuid> not hex",
+            ),
             ("id=42 is an int", "id=<int> is an int"),
             ("timeout=1.5s", "timeout=<duration>"),
-            ("mail me@x.io is an email, not a host", "mail <email> is an email, not a host"),
+            (
+                "mail me@x.io is an email, not a host",
+                "mail <email> is an email, not a host",
+            ),
             ("x 0x1f not an int", "x <hex> not an int"),
         ];
         for (input, want) in cases {

@@ -1114,8 +1114,9 @@ fn normalized(raw: Value) -> Value {
 }
 
 fn grouped(raw: Value) -> GroupingResult {
-    let rules = FingerprintRules::parse(r#"tags.tier:gold -> "gold-{{ tags.tier }}", {{ tags.tier }}"#)
-        .unwrap();
+    let rules =
+        FingerprintRules::parse(r#"tags.tier:gold -> "gold-{{ tags.tier }}", {{ tags.tier }}"#)
+            .unwrap();
     compute(&normalized(raw), &rules, &GroupingConfig::default())
 }
 
@@ -1177,7 +1178,10 @@ fn payload_shapes_group_alike() {
     let a = grouped(json!({"message":"x","tags":{"tier":"gold"}}));
     let b = grouped(json!({"message":"x","tags":[["tier","gold"]]}));
     assert_eq!(a.hashes, b.hashes);
-    assert_eq!(a.variants[0].fingerprint.as_deref().unwrap(), ["gold-{{ tags.tier }}", "gold"]);
+    assert_eq!(
+        a.variants[0].fingerprint.as_deref().unwrap(),
+        ["gold-{{ tags.tier }}", "gold"]
+    );
 
     // Non-string values are text by the time they are grouped.
     let n = grouped(json!({"exception":[{"type":"E","value":404}]}));

@@ -953,7 +953,10 @@ fn grouping_timing() {
     ];
     let rules =
         FingerprintRules::parse("type:DatabaseUnavailable -> db\nmodule:nothing.* -> x").unwrap();
-    let cfg = GroupingConfig::default();
+    let cfg = std::env::var("SNAG_GROUPING_CONFIG")
+        .ok()
+        .and_then(|id| GroupingConfig::by_id(&id))
+        .unwrap_or_default();
     for ev in &events {
         std::hint::black_box(compute(ev, &rules, &cfg));
     }

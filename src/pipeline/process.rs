@@ -70,7 +70,7 @@ pub fn build_event(
             &project.grouping,
         );
         let info = json!({
-            "config": project.grouping.id(),
+            "config": project.grouping.spec(),
             "hashes": result.hashes,
             "variants": result.variants,
             "matched_rule": result.matched_rule,
