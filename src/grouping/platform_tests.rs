@@ -515,7 +515,7 @@ fn legacy_config_keeps_its_frame_rules() {
         stack_values_with(&old, "node", node.clone()),
         ["index", "<anonymous>", "main()"]
     );
-    assert_eq!(stack_values(&"node", node), ["index", "main()"]);
+    assert_eq!(stack_values("node", node), ["index", "main()"]);
     let spring = json!([{"module":"com.x.Svc$$SpringCGLIB$$0","function":"run","in_app":true}]);
     assert_eq!(
         stack_values_with(&old, "java", spring),
