@@ -241,6 +241,8 @@ fn tokenize(line: &str) -> Result<Vec<String>, String> {
                 }
             }
             c if c.is_whitespace() => flush(&mut cur, &mut tokens),
+            // a comment after the rule, as in `… category=ui  # auto-layout engine`
+            '#' if cur.is_empty() => break,
             '[' | '|' if cur.is_empty() => tokens.push(c.to_string()),
             // A `]` closing a glob class inside a value (`module:app.m[0-3]`) is the value's.
             ']' if cur.matches('[').count() > cur.matches(']').count() => cur.push(c),
@@ -839,7 +841,7 @@ family:native,javascript function:"my func" +app +group
 stack.function:inner | [ stack.function:leaf ] ^-group v+app
 [category:throw] | category:throw category=internals
 !app:yes error.type:KeyError error.value:"*sku*" error.mechanism:generic -group
-stack.package:**/libfoo.so min-frames=2 max-frames=5
+stack.package:**/libfoo.so min-frames=2 max-frames=5  # trailing comment
 "#,
         )
         .unwrap();

@@ -6,6 +6,10 @@
 //! in-app flags or the grouping config change: the `system` hash (all frames) stays stable
 //! when the `app` hash (in-app frames only) moves, and vice versa.
 //!
+//! Before anything looks at the frames, stack-trace rules ([`StackRules`], after the
+//! config's built-in ones) may change frames' in-app flags and categories; their grouping
+//! actions (`-group`, `max-frames`, ...) apply when the stacks are hashed.
+//!
 //! Order of precedence (reference `grouping.md` §1):
 //! 1. a legacy `checksum`, used as the only hash;
 //! 2. server-side [`FingerprintRules`] (first match replaces the event's fingerprint);
