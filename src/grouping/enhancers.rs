@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 use super::config::GroupingConfig;
 use super::event::Frame;
 use super::frame::{family, is_native, trim_native_function_v2};
-use super::glob::{Glob, needs_lowercase};
+use super::glob::{Glob, LeadingGlobstar, needs_lowercase};
 
 /// A parsed set of stack-trace rules. Serialises as its source text, so project settings
 /// store the text and get it back unchanged.
@@ -321,7 +321,12 @@ fn parse_matcher(token: &str) -> Result<Matcher, String> {
             "no" | "false" | "0" => false,
             _ => return Err(format!("app: expects yes or no, got {value:?}")),
         }),
-        Key::Path | Key::Package => Pattern::Glob(Glob::new(&value, true, true)?),
+        Key::Path | Key::Package => Pattern::Glob(Glob::with_leading(
+            &value,
+            true,
+            true,
+            LeadingGlobstar::MayBeEmpty,
+        )?),
         Key::Value => Pattern::Glob(Glob::new(&value, false, true)?),
         _ => Pattern::Glob(Glob::new(&value, false, false)?),
     };

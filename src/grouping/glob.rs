@@ -1,9 +1,11 @@
 //! Sentry's rule globs, shared by fingerprint rules and stack-trace rules.
 //!
 //! `*` matches any run of characters, `?` one character, `[...]` a class (`[!...]` negated)
-//! and `\x` a literal `x`. In path mode `*` and `?` stop at `/`, `**` crosses it, a leading
-//! `**/` also matches no directory at all (so `**/vendor/**` matches `vendor/x.php`), and
+//! and `\x` a literal `x`. In path mode `*` and `?` stop at `/`, `**` crosses it, and
 //! backslashes in the value are read as `/` so Windows paths match the same patterns.
+//! Stack-trace rules also let a leading `**/` match no directory at all (`**/vendor/**`
+//! matches `vendor/x.php`); fingerprint rules keep their original reading, in which it
+//! needs a `/` before `vendor`, because their matches decide existing issues' hashes.
 
 use std::borrow::Cow;
 
@@ -16,6 +18,15 @@ pub(crate) struct Glob {
     ci: bool,
 }
 
+/// How a path glob's leading `**/` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LeadingGlobstar {
+    /// At least one `/` before the rest (fingerprint rules, as they always were).
+    NeedsSlash,
+    /// Zero or more whole directories (stack-trace rules).
+    MayBeEmpty,
+}
+
 #[derive(Debug, Clone)]
 enum Kind {
     /// No wildcard at all: a string comparison (the common case in rules, e.g.
@@ -23,8 +34,9 @@ enum Kind {
     Exact(String),
     /// A literal followed by one `*` outside path mode, e.g. `module:io.sentry.*`.
     Prefix(String),
-    /// Path mode `**/dir/**`: the value has `dir` as a whole directory somewhere.
-    Directory(String),
+    /// Path mode `**/dir/**`: the value has `dir` as a whole directory somewhere (or, with
+    /// `at_start`, as its first directory).
+    Directory { dir: String, at_start: bool },
     /// `required` is the pattern's longest literal run: a value without it cannot match,
     /// and checking that is far cheaper than running the regex.
     Regex { re: Regex, required: String },
@@ -36,6 +48,15 @@ fn is_special(c: char) -> bool {
 
 impl Glob {
     pub fn new(glob: &str, path: bool, ci: bool) -> Result<Glob, String> {
+        Glob::with_leading(glob, path, ci, LeadingGlobstar::NeedsSlash)
+    }
+
+    pub fn with_leading(
+        glob: &str,
+        path: bool,
+        ci: bool,
+        leading: LeadingGlobstar,
+    ) -> Result<Glob, String> {
         let fold = |s: &str| if ci { s.to_lowercase() } else { s.to_owned() };
         let kind = if !glob.contains(is_special) {
             Kind::Exact(fold(glob))
@@ -49,10 +70,13 @@ impl Glob {
             && !dir.is_empty()
             && !dir.contains(is_special)
         {
-            Kind::Directory(fold(dir))
+            Kind::Directory {
+                dir: fold(dir),
+                at_start: leading == LeadingGlobstar::MayBeEmpty,
+            }
         } else {
             Kind::Regex {
-                re: compile(glob, path, ci)?,
+                re: compile(glob, path, ci, leading)?,
                 required: fold(&longest_literal(glob)),
             }
         };
@@ -77,11 +101,11 @@ impl Glob {
         match &self.kind {
             Kind::Exact(s) => *value == **s,
             Kind::Prefix(p) => value.starts_with(p.as_str()),
-            Kind::Directory(d) => {
-                // `dir/` at the start, or `/dir/` anywhere
+            Kind::Directory { dir, at_start } => {
+                // `/dir/` anywhere, or `dir/` at the start
                 let v = value.as_bytes();
-                let d = d.as_bytes();
-                (v.starts_with(d) && v.get(d.len()) == Some(&b'/'))
+                let d = dir.as_bytes();
+                (*at_start && v.starts_with(d) && v.get(d.len()) == Some(&b'/'))
                     || v.windows(d.len() + 2)
                         .any(|w| w[0] == b'/' && &w[1..=d.len()] == d && w[d.len() + 1] == b'/')
             }
@@ -139,12 +163,12 @@ fn longest_literal(glob: &str) -> String {
     best
 }
 
-fn compile(glob: &str, path: bool, ci: bool) -> Result<Regex, String> {
+fn compile(glob: &str, path: bool, ci: bool, leading: LeadingGlobstar) -> Result<Regex, String> {
     let mut re = String::with_capacity(glob.len() * 2 + 10);
     re.push_str(if ci { "(?si)^" } else { "(?s)^" });
     let chars: Vec<char> = glob.chars().collect();
     let mut i = 0;
-    if path && glob.starts_with("**/") {
+    if path && leading == LeadingGlobstar::MayBeEmpty && glob.starts_with("**/") {
         re.push_str("(?:.*/)?");
         i = 3;
     }
@@ -249,7 +273,17 @@ mod tests {
             ),
         ];
         for (pat, path, ci, value, want) in cases {
-            let g = Glob::new(pat, path, ci).unwrap();
+            let g = Glob::with_leading(pat, path, ci, LeadingGlobstar::MayBeEmpty).unwrap();
+            assert_eq!(g.is_match(value), want, "{pat:?} ~ {value:?}");
+        }
+        // Fingerprint rules' reading: a leading `**/` needs a `/`.
+        for (pat, value, want) in [
+            ("**/vendor/**", "vendor/autoload.php", false),
+            ("**/vendor/**", "/app/vendor/autoload.php", true),
+            ("**/vendor/*.php", "vendor/autoload.php", false),
+            ("**/vendor/*.php", "/vendor/autoload.php", true),
+        ] {
+            let g = Glob::new(pat, true, false).unwrap();
             assert_eq!(g.is_match(value), want, "{pat:?} ~ {value:?}");
         }
         assert!(Glob::new("[abc", false, false).is_err());
