@@ -28,7 +28,7 @@ def test_raven_and_sentry_sdk_batch_job_share_issues(snag):
     assert rows, snag.query("SELECT title FROM event")
     issues = snag.query("SELECT title, times_seen FROM issue ORDER BY title")
     assert issues == [
-        ("Invoice 4711 could not be rendered", 2),
+        ("Invoice %s could not be rendered", 2),
         ("Nightly sync lost its lock", 2),
         ("ValueError: invalid literal for int() with base 10: 'twelve'", 2),
     ], issues

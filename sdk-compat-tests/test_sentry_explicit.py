@@ -142,11 +142,15 @@ def test_logging_integration(snag):
     rows = snag.wait_for("SELECT id, title, times_seen, level FROM issue WHERE times_seen = 3")
     assert len(rows) == 1, snag.query("SELECT title, times_seen FROM issue")
     issue_id, title, times_seen, level = rows[0]
-    # Sentry titles a log issue by its first formatted message and groups by the template.
-    assert title == "Payment 5001 failed" and level == "error"
+    # Grouped by the template and titled by it; each event keeps its formatted message.
+    assert title == "Payment %s failed" and level == "error"
     markup, data = latest_event(snag, issue_id)
     assert data["logentry"]["message"] == "Payment %s failed" and data["logger"] == "payments.worker"
-    assert "Payment %s failed" in text_of(markup)  # grouping info shows the template
+    shown = text_of(markup)
+    assert "Payment %s failed" in shown  # the title
+    assert any(f"Payment {n} failed" in shown for n in (5001, 5002, 5003))  # the event's own message
+    messages = snag.query("SELECT message FROM event WHERE issue_id = %s ORDER BY message", issue_id)
+    assert messages == [("Payment 5001 failed",), ("Payment 5002 failed",), ("Payment 5003 failed",)], messages
     assert "worker started" in [b.get("message") for b in data["breadcrumbs"]["values"]]
 
     rows = snag.wait_for("SELECT id, title FROM issue WHERE title LIKE 'KeyError%%'")

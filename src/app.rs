@@ -137,8 +137,13 @@ pub async fn start(
         signing_key: Arc::new(signing_key),
         shutting_down: Arc::new(AtomicBool::new(false)),
     };
-    crate::alerts::spawn(&state);
-    crate::ops::retention::spawn(&state);
+    let workers: Vec<_> = [
+        crate::alerts::spawn(&state),
+        crate::ops::retention::spawn(&state),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
     let (listener, accepting) = ops::listener::DrainableListener::new(listener, addr);
     let task = tokio::spawn(serve(
@@ -147,6 +152,7 @@ pub async fn start(
         shutdown_rx,
         pipeline_handle,
         conn_limits,
+        workers,
     ));
     Ok(RunningServer {
         addr,
@@ -163,7 +169,9 @@ async fn serve(
     shutdown: oneshot::Receiver<()>,
     pipeline: PipelineHandle,
     limits: conn::ConnLimits,
+    workers: Vec<tokio::task::JoinHandle<()>>,
 ) -> std::io::Result<()> {
+    let wakeup = state.pipeline.alerts_wakeup.clone();
     let flag = state.shutting_down.clone();
     let trusted = Arc::new(state.config.trusted_proxies.clone());
     conn::serve(listener, router(state), trusted, limits, async move {
@@ -173,6 +181,19 @@ async fn serve(
     })
     .await;
     pipeline.drain().await;
+    // Background workers see the shutdown flag between rounds; one in the
+    // middle of a slow delivery is cut off (its work stays in the outbox
+    // for the next process).
+    wakeup.notify_waiters();
+    for worker in workers {
+        let abort = worker.abort_handle();
+        if tokio::time::timeout(std::time::Duration::from_secs(5), worker)
+            .await
+            .is_err()
+        {
+            abort.abort();
+        }
+    }
     tracing::info!("shutdown complete");
     Ok(())
 }

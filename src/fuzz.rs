@@ -139,6 +139,7 @@ fn project(rules: &str) -> ProjectContext {
         platform: Some("python".into()),
         grouping_config: GroupingConfig::default().id().to_string(),
         fingerprint_rules: rules.to_string(),
+        stack_rules: String::new(),
         scrub_data: true,
         scrub_ip: false,
         scrub_defaults: true,

@@ -75,12 +75,14 @@ pub fn email_configured() -> bool {
 
 /// Starts the delivery worker. It wakes when the pipeline commits a new or
 /// regressed issue, and every few seconds for retries and frequency rules.
-pub fn spawn(state: &AppState) {
+/// Starts the delivery worker; it stops between rounds once the server is
+/// shutting down.
+pub fn spawn(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
     let config = match AlertsConfig::from_env() {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "invalid alert configuration; alerts disabled");
-            return;
+            return None;
         }
     };
     let mailer = match config
@@ -111,9 +113,10 @@ pub fn spawn(state: &AppState) {
         metrics: state.metrics.clone(),
     };
     let wakeup = state.pipeline.alerts_wakeup.clone();
-    tokio::spawn(async move {
+    let state = state.clone();
+    Some(tokio::spawn(async move {
         let mut last_frequency_check: Option<Instant> = None;
-        loop {
+        while !state.shutting_down() {
             let check_every = Duration::from_secs(worker.config.frequency_check_secs);
             if last_frequency_check.is_none_or(|t| t.elapsed() >= check_every) {
                 last_frequency_check = Some(Instant::now());
@@ -133,9 +136,12 @@ pub fn spawn(state: &AppState) {
             if let Err(e) = worker.mail_round().await {
                 tracing::warn!(error = %e, "account email round failed");
             }
+            if state.shutting_down() {
+                break;
+            }
             let _ = tokio::time::timeout(Duration::from_secs(2), wakeup.notified()).await;
         }
-    });
+    }))
 }
 
 struct Worker {

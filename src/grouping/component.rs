@@ -56,9 +56,13 @@ impl Component {
     /// Marks the node non-contributing, keeping the first hint given: the first reason a
     /// node was dropped is the one a user needs to see.
     pub fn ignore(&mut self, hint: &'static str) {
+        self.ignore_with(Cow::Borrowed(hint));
+    }
+
+    pub(crate) fn ignore_with(&mut self, hint: Cow<'static, str>) {
         if self.contributes {
             self.contributes = false;
-            self.hint = Some(Cow::Borrowed(hint));
+            self.hint = Some(hint);
         }
     }
 

@@ -7,6 +7,8 @@
 
 use serde_json::{Map, Value};
 
+use super::enhancers::{ExceptionData, RuleSet};
+
 pub(crate) type Obj = Map<String, Value>;
 
 #[derive(Debug, Clone)]
@@ -26,6 +28,10 @@ pub(crate) struct Frame<'a> {
     pub platform: &'a str,
     /// A source map was applied, so the context line is original source.
     pub sourcemap: bool,
+    /// Set by a stack-trace rule's `category=`.
+    pub category: Option<String>,
+    /// Why a stack-trace rule changed `in_app`, for the grouping-info view.
+    pub app_hint: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -38,6 +44,10 @@ pub(crate) struct Exception<'a> {
     pub parent_id: Option<i64>,
     pub is_exception_group: bool,
     pub ns_error: Option<(String, String)>,
+    pub mechanism_type: Option<&'a str>,
+    pub module: Option<&'a str>,
+    /// `mechanism.source`, e.g. `cause` for an error's `cause` chain (JS).
+    pub mechanism_source: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -69,6 +79,9 @@ pub(crate) struct EventView<'a> {
     pub request_url: Option<&'a str>,
     pub tags: Vec<(&'a str, &'a str)>,
     pub main_exception_id: Option<i64>,
+    /// An exception that titles the issue in place of the main one (a wrapper's cause);
+    /// titles only, so fingerprint variables keep their meaning.
+    pub title_exception_id: Option<i64>,
 }
 
 /// A non-empty string field. Empty strings are treated as missing because SDKs send `""`
@@ -136,6 +149,8 @@ fn frame<'a>(f: &'a Obj, event_platform: &'a str) -> Frame<'a> {
         in_app: false,
         platform: event_platform,
         sourcemap: false,
+        category: None,
+        app_hint: None,
     };
     // One pass over the frame's keys instead of a map lookup per field: frames are the
     // bulk of an event and this runs for every one of them.
@@ -211,6 +226,9 @@ fn exception<'a>(e: &'a Obj, platform: &'a str) -> Exception<'a> {
         parent_id: mech.and_then(|m| int_field(m, "parent_id")),
         is_exception_group: mech.is_some_and(|m| bool_field(m, "is_exception_group")),
         ns_error,
+        mechanism_type: mech.and_then(|m| str_field(m, "type")),
+        module: str_field(e, "module"),
+        mechanism_source: mech.and_then(|m| str_field(m, "source")),
     }
 }
 
@@ -223,7 +241,80 @@ fn scalar_string(v: &Value) -> Option<String> {
     }
 }
 
+impl<'a> Exception<'a> {
+    /// What `error.*` stack-trace rule matchers see of this exception.
+    pub fn data(&self) -> ExceptionData<'a> {
+        ExceptionData {
+            ty: self.ty,
+            value: self.value,
+            mechanism: self.mechanism_type,
+        }
+    }
+}
+
+/// The path of a URL (`http://x/a.js?v=1` → `/a.js`), if it has one beyond `/`.
+fn url_path(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let path = &rest[rest.find('/')?..];
+    let path = &path[..path.find(['?', '#']).unwrap_or(path.len())];
+    (path.len() > 1).then_some(path)
+}
+
+fn is_url(p: &str) -> bool {
+    ["file:", "http:", "https:", "applewebdata:"]
+        .iter()
+        .any(|s| p.starts_with(s))
+}
+
 impl<'a> EventView<'a> {
+    /// Relay's frame path normalisation: a frame with only a `filename` has it as its
+    /// `abs_path`, and a frame with only an `abs_path` gets it (or, for a URL, its path)
+    /// as its `filename`.
+    pub fn fill_frame_paths(&mut self) {
+        self.for_each_stack(|frames, _| {
+            for f in frames {
+                if f.abs_path.is_none() {
+                    f.abs_path = f.filename.take();
+                }
+                if f.filename.is_none()
+                    && let Some(abs) = f.abs_path
+                {
+                    f.filename = Some(if is_url(abs) {
+                        url_path(abs).unwrap_or(abs)
+                    } else {
+                        abs
+                    });
+                }
+            }
+        });
+    }
+
+    /// The first pass of stack-trace rules (in-app flags, categories) over every stack.
+    pub fn apply_stack_rules(&mut self, rules: &RuleSet) {
+        if rules.is_empty() {
+            return;
+        }
+        self.for_each_stack(|frames, exc| rules.apply_modifiers(frames, exc));
+    }
+
+    fn for_each_stack(&mut self, mut f: impl FnMut(&mut [Frame<'a>], &ExceptionData<'a>)) {
+        for e in &mut self.exceptions {
+            let data = e.data();
+            if let Some(frames) = e.frames.as_deref_mut() {
+                f(frames, &data);
+            }
+        }
+        let none = ExceptionData::default();
+        if let Some(frames) = self.stacktrace.as_deref_mut() {
+            f(frames, &none);
+        }
+        for t in &mut self.threads {
+            if let Some(frames) = t.frames.as_deref_mut() {
+                f(frames, &none);
+            }
+        }
+    }
+
     pub fn parse(event: &'a Value) -> EventView<'a> {
         let Some(o) = event.as_object() else {
             return EventView::default();
@@ -337,6 +428,16 @@ impl<'a> EventView<'a> {
             return Some(e);
         }
         self.exceptions.last()
+    }
+
+    /// The exception that titles the issue.
+    pub fn title_exception(&self) -> Option<&Exception<'a>> {
+        if let Some(id) = self.title_exception_id
+            && let Some(e) = self.exceptions.iter().find(|e| e.exception_id == Some(id))
+        {
+            return Some(e);
+        }
+        self.main_exception()
     }
 
     pub fn tag(&self, name: &str) -> Option<&'a str> {

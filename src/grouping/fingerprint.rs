@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::config::GroupingConfig;
 use super::event::{EventView, Frame};
 use super::frame::family;
+use super::glob::Glob;
 use super::title::{crash_frame, formatted_message};
 
 /// The `{{ default }}` marker after resolution; never a real fingerprint value because the
@@ -189,7 +190,7 @@ struct Matcher {
 
 #[derive(Debug, Clone)]
 enum Pattern {
-    Glob(Regex),
+    Glob(Glob),
     /// `family:` lists families, `app:` is yes/no.
     Families(Vec<String>),
     App(bool),
@@ -354,6 +355,9 @@ fn parse_rule(line: &str) -> Result<Rule, String> {
             return Err(format!("empty value for matcher {key_text:?}"));
         }
         let pattern = match key {
+            // Unknown families never match rather than fail the whole rule set: projects
+            // saved such rules before families were checked, and their other rules must
+            // keep applying.
             Key::Family => {
                 Pattern::Families(value.split(',').map(|f| f.trim().to_owned()).collect())
             }
@@ -362,11 +366,7 @@ fn parse_rule(line: &str) -> Result<Rule, String> {
                 "no" | "false" | "0" => false,
                 _ => return Err(format!("app: expects yes or no, got {value:?}")),
             }),
-            _ => Pattern::Glob(glob_to_regex(
-                &value,
-                key == Key::Path,
-                key.case_insensitive(),
-            )?),
+            _ => Pattern::Glob(Glob::new(&value, key == Key::Path, key.case_insensitive())?),
         };
         matchers.push(Matcher {
             key,
@@ -383,7 +383,6 @@ fn parse_rule(line: &str) -> Result<Rule, String> {
     let mut fingerprint = Vec::new();
     let mut title = None;
     let mut s = rhs.trim_start();
-    let mut expect_value = true;
     while !s.is_empty() {
         let (tok, quoted, after) = next_token(s, &[',', '='])?;
         if !quoted && after.starts_with('=') {
@@ -393,14 +392,9 @@ fn parse_rule(line: &str) -> Result<Rule, String> {
                 other => return Err(format!("unknown attribute {other:?}")),
             }
             s = after.trim_start();
-            expect_value = false;
             continue;
         }
-        if !expect_value {
-            return Err(format!(
-                "unexpected {tok:?}: separate fingerprint values with commas"
-            ));
-        }
+        // Sentry's grammar makes the comma between values optional: `-> a b` is `a, b`.
         if tok.is_empty() {
             return Err("empty fingerprint value".to_owned());
         }
@@ -408,12 +402,9 @@ fn parse_rule(line: &str) -> Result<Rule, String> {
         s = after.trim_start();
         if let Some(r) = s.strip_prefix(',') {
             s = r.trim_start();
-            expect_value = true;
             if s.is_empty() {
                 return Err("trailing comma".to_owned());
             }
-        } else {
-            expect_value = false;
         }
     }
     if fingerprint.is_empty() {
@@ -429,49 +420,6 @@ fn parse_rule(line: &str) -> Result<Rule, String> {
 
 fn first_word(s: &str) -> &str {
     s.split_whitespace().next().unwrap_or(s)
-}
-
-/// Sentry globs: `*` any run, `?` one character, `[...]` a class, `\x` a literal `x`. In
-/// path mode `*` stops at `/` and `**` crosses it, and `\` in values is read as `/`.
-fn glob_to_regex(glob: &str, path: bool, ci: bool) -> Result<Regex, String> {
-    let mut re = String::with_capacity(glob.len() * 2 + 10);
-    re.push_str(if ci { "(?si)^" } else { "(?s)^" });
-    let chars: Vec<char> = glob.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        match chars[i] {
-            '*' if path && chars.get(i + 1) == Some(&'*') => {
-                re.push_str(".*");
-                i += 1;
-            }
-            '*' if path => re.push_str("[^/]*"),
-            '*' => re.push_str(".*"),
-            '?' if path => re.push_str("[^/]"),
-            '?' => re.push('.'),
-            '[' => {
-                let close = chars[i + 1..]
-                    .iter()
-                    .position(|&c| c == ']')
-                    .ok_or("unterminated [ in pattern")?;
-                let body: String = chars[i + 1..i + 1 + close].iter().collect();
-                let body = body
-                    .strip_prefix('!')
-                    .map_or(body.clone(), |b| format!("^{b}"));
-                re.push('[');
-                re.push_str(&body.replace('\\', "\\\\").replace('[', "\\["));
-                re.push(']');
-                i += close + 1;
-            }
-            '\\' if i + 1 < chars.len() => {
-                i += 1;
-                re.push_str(&regex::escape(&chars[i].to_string()));
-            }
-            c => re.push_str(&regex::escape(c.encode_utf8(&mut [0; 4]))),
-        }
-        i += 1;
-    }
-    re.push('$');
-    Regex::new(&re).map_err(|e| format!("bad pattern {glob:?}: {e}"))
 }
 
 fn glob_any<'a>(m: &Matcher, mut values: impl Iterator<Item = &'a str>) -> bool {
@@ -512,7 +460,7 @@ fn frame_matcher(m: &Matcher, f: &Frame) -> bool {
         (Pattern::Glob(re), Key::Path) => [f.abs_path, f.filename]
             .into_iter()
             .flatten()
-            .any(|p| re.is_match(&p.replace('\\', "/"))),
+            .any(|p| re.is_match(p)),
         (Pattern::Glob(re), Key::Module) => f.module.is_some_and(|v| re.is_match(v)),
         (Pattern::Glob(re), Key::Function) => f.function.is_some_and(|v| re.is_match(v)),
         (Pattern::Glob(re), Key::Package) => f.package.is_some_and(|v| re.is_match(v)),
@@ -573,6 +521,9 @@ message:"\*literal star*" logger:db* sdk:sentry.python release:1.* -> odd
         assert!(rules.rules[3].matchers[0].negated);
         assert!(FingerprintRules::default().is_empty());
         assert_eq!(FingerprintRules::parse("").unwrap().len(), 0);
+        // Sentry's grammar makes the commas optional.
+        let spaced = FingerprintRules::parse("type:X -> a b {{ type }}").unwrap();
+        assert_eq!(spaced.rules[0].fingerprint, ["a", "b", "{{ type }}"]);
     }
 
     #[test]
@@ -582,7 +533,6 @@ message:"\*literal star*" logger:db* sdk:sentry.python release:1.* -> odd
             ("bogus:X -> a", 1, "unknown matcher"),
             ("type:X ->", 1, "missing fingerprint"),
             ("type:\"X -> a", 1, "unterminated"),
-            ("type:X -> a b", 1, "commas"),
             ("type:X -> a, ", 1, "trailing comma"),
             ("type:X -> a foo=bar", 1, "unknown attribute"),
             ("-> a", 1, "at least one matcher"),
@@ -594,24 +544,6 @@ message:"\*literal star*" logger:db* sdk:sentry.python release:1.* -> odd
             assert!(err.message.contains(msg), "{text:?}: {}", err.message);
             assert!(err.to_string().contains(&format!("line {line}")));
         }
-    }
-
-    #[test]
-    fn globs() {
-        let g = |p: &str, path: bool, ci: bool, v: &str| {
-            glob_to_regex(p, path, ci).unwrap().is_match(v)
-        };
-        assert!(g("*timed out*", false, true, "Request TIMED OUT after 3s"));
-        assert!(g("a/*", false, false, "a/b/c"));
-        assert!(!g("a/*", true, false, "a/b/c"));
-        assert!(g("a/**", true, false, "a/b/c"));
-        assert!(g("**/vendor/**", true, false, "/app/vendor/x/y.php"));
-        assert!(g("Err?r", false, false, "Error"));
-        assert!(g("[A-C]x", false, false, "Bx"));
-        assert!(!g("[!A-C]x", false, false, "Bx"));
-        assert!(g("\\*", false, false, "*"));
-        assert!(!g("\\*", false, false, "x"));
-        assert!(!g("Error", false, false, "error"));
     }
 
     #[test]

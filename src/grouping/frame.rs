@@ -69,10 +69,24 @@ pub(crate) fn frame_component(f: &Frame, cfg: &GroupingConfig) -> Component {
     };
     let mut module_contributes = false;
     if let Some(m) = module {
-        let mut c = Component::leaf("module", clean_java_module(m).into_owned());
+        let mut cleaned = clean_java_module(m);
+        if cfg.java_codegen_v2 && platform == "java" {
+            cleaned = Cow::Owned(clean_java_module_v2(&cleaned).into_owned());
+        }
+        if cfg.csharp_generated_names && platform == "csharp" {
+            cleaned = Cow::Owned(clean_csharp_generated(&cleaned).into_owned());
+        }
+        let mut c = Component::leaf("module", cleaned.into_owned());
+        // JDK 8-20 name lambda classes `Foo$$Lambda$12/0x…`, JDK 21+ `Foo$$Lambda/0x…`; the
+        // numbers change on every run.
+        let lambda_marker = if cfg.java_codegen_v2 {
+            "$$Lambda"
+        } else {
+            "$$Lambda$"
+        };
         if js && m.contains('/') && f.abs_path.is_some_and(|p| p.ends_with(m)) {
             c.ignore("ignored bad javascript module");
-        } else if platform == "java" && m.contains("$$Lambda$") {
+        } else if platform == "java" && m.contains(lambda_marker) {
             c.ignore("ignored java lambda");
         }
         module_contributes = c.contributes;
@@ -100,7 +114,13 @@ pub(crate) fn frame_component(f: &Frame, cfg: &GroupingConfig) -> Component {
     };
     let mut function_index = None;
     if let Some(func) = func {
-        let (value, ignore) = clean_function(func, platform);
+        let (value, mut ignore) = clean_function(func, platform, cfg);
+        if cfg.js_anonymous_after_trim && js {
+            // Sentry checks the name as it is hashed, cut to its last segment, so that
+            // `Object.<anonymous>` (a Node module's top level) counts as anonymous too.
+            ignore = ignore
+                .or_else(|| js_unknown_function(f).then_some("ignored unknown function name"));
+        }
         let mut c = Component::leaf("function", value.into_owned());
         if let Some(hint) = ignore {
             c.ignore(hint);
@@ -112,18 +132,8 @@ pub(crate) fn frame_component(f: &Frame, cfg: &GroupingConfig) -> Component {
     // context line
     if uses_context_line(platform)
         && let Some(line) = f.context_line
+        && let Some(c) = context_line_component(f, line, func.is_none(), cfg)
     {
-        let mut collapsed = collapse_whitespace(line);
-        if platform == "python" && collapsed.contains("spawn_main(") {
-            // multiprocessing passes fresh fd numbers on every start
-            collapsed = SPAWN_MAIN_RE.replace_all(&collapsed, "=<int>").into_owned();
-        }
-        let mut c = Component::leaf("context-line", collapsed);
-        if line.chars().count() > cfg.max_context_line_len {
-            c.ignore("ignored because line exceeds maximum length");
-        } else if js && func.is_none() && has_url_origin(f.abs_path, true) {
-            c.ignore("ignored because of insufficient data");
-        }
         if js
             && c.contributes
             && f.sourcemap
@@ -137,8 +147,13 @@ pub(crate) fn frame_component(f: &Frame, cfg: &GroupingConfig) -> Component {
         frame.push(c);
     }
 
+    let js_function = if cfg.js_anonymous_after_trim {
+        js_trimmed_function(f)
+    } else {
+        f.function
+    };
     if js
-        && (f.function == Some("eval")
+        && (js_function == Some("eval")
             || matches!(
                 f.abs_path,
                 Some("[native code]" | "native code" | "eval code" | "<anonymous>")
@@ -148,6 +163,30 @@ pub(crate) fn frame_component(f: &Frame, cfg: &GroupingConfig) -> Component {
     }
     frame.contributes_if_any_child("ignored because no frame component contributes");
     frame
+}
+
+fn context_line_component(
+    f: &Frame,
+    line: &str,
+    no_function: bool,
+    cfg: &GroupingConfig,
+) -> Option<Component> {
+    let mut collapsed = collapse_whitespace(line);
+    if cfg.skip_blank_context_line && collapsed.is_empty() {
+        // A blank line (or source the SDK could not read) says nothing about the error.
+        return None;
+    }
+    if f.platform == "python" && collapsed.contains("spawn_main(") {
+        // multiprocessing passes fresh fd numbers on every start
+        collapsed = SPAWN_MAIN_RE.replace_all(&collapsed, "=<int>").into_owned();
+    }
+    let mut c = Component::leaf("context-line", collapsed);
+    if line.chars().count() > cfg.max_context_line_len {
+        c.ignore("ignored because line exceeds maximum length");
+    } else if is_js(f.platform) && no_function && has_url_origin(f.abs_path, true) {
+        c.ignore("ignored because of insufficient data");
+    }
+    Some(c)
 }
 
 fn collapse_whitespace(line: &str) -> String {
@@ -189,13 +228,45 @@ fn clean_filename(name: &str, platform: &str) -> String {
     lower
 }
 
+/// The JS function name Sentry checks for noise: `raw_function` or `function`, cut to its
+/// last `.` segment.
+fn js_trimmed_function<'a>(f: &Frame<'a>) -> Option<&'a str> {
+    f.raw_function
+        .or(f.function)
+        .map(|func| func.rsplit('.').next().unwrap_or(func))
+}
+
+fn js_unknown_function(f: &Frame) -> bool {
+    match js_trimmed_function(f) {
+        None => true,
+        Some(func) => {
+            matches!(
+                func,
+                "?" | "<anonymous function>" | "<anonymous>" | "Anonymous function"
+            ) || func.ends_with("/<")
+                || func.trim().is_empty()
+        }
+    }
+}
+
 /// Returns the cleaned function name and, when it must not contribute, why.
-fn clean_function<'a>(func: &'a str, platform: &str) -> (Cow<'a, str>, Option<&'static str>) {
+fn clean_function<'a>(
+    func: &'a str,
+    platform: &str,
+    cfg: &GroupingConfig,
+) -> (Cow<'a, str>, Option<&'static str>) {
     if is_native(platform) {
         if matches!(func, "<redacted>" | "<unknown>") {
             return (Cow::Borrowed(func), Some("ignored unknown function name"));
         }
-        return (trim_native_function(func), None);
+        return (
+            if cfg.native_trim_v2 {
+                trim_native_function_v2(func)
+            } else {
+                trim_native_function(func)
+            },
+            None,
+        );
     }
     match platform {
         "javascript" | "node" => {
@@ -212,7 +283,7 @@ fn clean_function<'a>(func: &'a str, platform: &str) -> (Cow<'a, str>, Option<&'
             (Cow::Borrowed(last), None)
         }
         "ruby" => {
-            if RUBY_BLOCK_RE.is_match(func) {
+            if cfg.ruby_block_prefix && func.starts_with("block ") || RUBY_BLOCK_RE.is_match(func) {
                 return (Cow::Borrowed("block"), None);
             }
             (RUBY_ERB_RE.replace(func, ""), None)
@@ -226,6 +297,11 @@ fn clean_function<'a>(func: &'a str, platform: &str) -> (Cow<'a, str>, Option<&'
             {
                 return (Cow::Borrowed(m), None);
             }
+            if cfg.php_closure_lines && func.starts_with("{closure:") {
+                // PHP 8.4 names closures `{closure:Class::method():12}`: the line moves
+                // with every edit above it.
+                return (PHP_CLOSURE_LINE_RE.replace(func, "}"), None);
+            }
             (Cow::Borrowed(func), None)
         }
         "java" => {
@@ -234,8 +310,77 @@ fn clean_function<'a>(func: &'a str, platform: &str) -> (Cow<'a, str>, Option<&'
             }
             (Cow::Borrowed(func), None)
         }
+        "csharp" if cfg.csharp_generated_names => (clean_csharp_generated(func), None),
         _ => (Cow::Borrowed(func), None),
     }
+}
+
+static PHP_CLOSURE_LINE_RE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r":\d+\}$").unwrap());
+
+/// More JVM code-generation markers (Sentry's later additions, plus ByteBuddy, Mockito and
+/// JDK proxies): each gets a fresh number or hash per run or per build.
+static JAVA_MODULE_V2_RES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
+    [
+        // Spring 6 `$$SpringCGLIB$$0`, and every `$$…CGLIB$$<hex>` form
+        (r"(\$\$\w+?CGLIB\$\$)[a-fA-F0-9]+(?:_\d+)?", "${1}<auto>"),
+        // Guice, single or double `$`
+        (
+            r"(\$\$?EnhancerBy\w+?\$?\$)[a-fA-F0-9]+(?:_\d+)?",
+            "${1}<auto>",
+        ),
+        (
+            r"(\$\$?FastClassBy\w+?\$?\$)[a-fA-F0-9]+(?:_\d+)?",
+            "${1}<auto>",
+        ),
+        (r"(\$\$?HibernateProxy\$?\$)\w+?(?:_\d+)?$", "${1}<auto>"),
+        (r"(\$\$?ByteBuddy\$?\$)\w+", "${1}<auto>"),
+        (r"(\$MockitoMock\$)\w+", "${1}<auto>"),
+        // `com.sun.proxy.$Proxy123`, JDK 16+ `jdk.proxy2.$Proxy45`
+        (r"^(jdk\.proxy)\d+\.", "${1}<auto>."),
+        (r"(\$Proxy)\d+", "${1}<auto>"),
+    ]
+    .into_iter()
+    .map(|(re, rep)| (Regex::new(re).unwrap(), rep))
+    .collect()
+});
+
+fn replace_all_of<'a>(s: &'a str, res: &[(Regex, &'static str)]) -> Cow<'a, str> {
+    let mut out = Cow::Borrowed(s);
+    for (re, rep) in res {
+        if let Cow::Owned(s) = re.replace_all(&out, *rep) {
+            out = Cow::Owned(s);
+        }
+    }
+    out
+}
+
+pub(crate) fn clean_java_module_v2(m: &str) -> Cow<'_, str> {
+    if !m.contains('$') && !m.starts_with("jdk.proxy") {
+        return Cow::Borrowed(m);
+    }
+    replace_all_of(m, &JAVA_MODULE_V2_RES)
+}
+
+/// C# compiler-generated names carry ordinals that shift when code is added elsewhere in
+/// the class: async state machines `<ProcessAsync>d__12`, closures `<>c__DisplayClass5_0`,
+/// lambdas `<Main>b__0_0`, local functions `<Run>g__Local|3_0`.
+static CSHARP_GENERATED_RES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
+    [
+        (r"(>d__)\d+", "${1}<auto>"),
+        (r"(<>c__DisplayClass)\d+(?:_\d+)?", "${1}<auto>"),
+        (r"(>b__)\d+(?:_\d+)?", "${1}<auto>"),
+        (r"(>g__\w+\|)\d+(?:_\d+)?", "${1}<auto>"),
+    ]
+    .into_iter()
+    .map(|(re, rep)| (Regex::new(re).unwrap(), rep))
+    .collect()
+});
+
+pub(crate) fn clean_csharp_generated(s: &str) -> Cow<'_, str> {
+    if !s.contains("__") {
+        return Cow::Borrowed(s);
+    }
+    replace_all_of(s, &CSHARP_GENERATED_RES)
 }
 
 static RUBY_BLOCK_RE: LazyLock<Regex> =
@@ -324,6 +469,21 @@ pub(crate) fn generate_js_module(url: &str) -> String {
 /// Rust hash and MSVC `@N` suffixes, so that one function has one name across compilers,
 /// builds and instantiations.
 pub(crate) fn trim_native_function(func: &str) -> Cow<'_, str> {
+    trim_native(func, false)
+}
+
+/// [`trim_native_function`] as `snag:2026-12` hashes it, closer to Sentry's: a Rust
+/// `<Type as Trait>::method` keeps its `<Type as Trait>` head (otherwise every `Drop`
+/// impl would be one function), Swift's `-> Ret` return types and closure names are
+/// understood, and fastcall `@name@8` loses its leading `@` too.
+pub(crate) fn trim_native_function_v2(func: &str) -> Cow<'_, str> {
+    trim_native(func, true)
+}
+
+/// Stands in for a space inside a kept Rust `<T as Trait>` head during tokenising.
+const HEAD_SPACE: char = '\u{3}';
+
+fn trim_native(func: &str, v2: bool) -> Cow<'_, str> {
     if func.starts_with("-[") || func.starts_with("+[") {
         return Cow::Borrowed(func);
     }
@@ -340,6 +500,9 @@ pub(crate) fn trim_native_function(func: &str) -> Cow<'_, str> {
         && s[i + 1..].bytes().all(|b| b.is_ascii_digit())
     {
         s = &s[..i];
+        if v2 {
+            s = s.strip_prefix('@').unwrap_or(s);
+        }
     }
     if s.bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':' || b == b'$')
@@ -361,7 +524,72 @@ pub(crate) fn trim_native_function(func: &str) -> Cow<'_, str> {
     let replaced = LAMBDA_RE.replace_all(&replaced, "lambda");
 
     let chars: Vec<char> = replaced.chars().collect();
-    let mut out = String::with_capacity(replaced.len());
+    let out = strip_brackets(&chars, v2);
+    let mut tokens: Vec<&str> = out.split_whitespace().collect();
+    while let Some(last) = tokens.last() {
+        if matches!(
+            *last,
+            "const" | "volatile" | "&" | "&&" | "*" | "noexcept" | "override" | "final"
+        ) && tokens.len() > 1
+        {
+            tokens.pop();
+        } else {
+            break;
+        }
+    }
+    let swift;
+    let name = match tokens.iter().position(|t| *t == "->") {
+        Some(arrow) if v2 => {
+            swift = swift_name(&tokens, arrow);
+            swift.as_str()
+        }
+        _ => tokens.last().copied().unwrap_or(""),
+    };
+    let name = name
+        .trim_start_matches(['*', '&'])
+        .replace(ANON_MARK, ANON_NS)
+        .replace(MSVC_ANON_MARK, MSVC_ANON_NS)
+        .replace(HEAD_SPACE, " ");
+    if name.is_empty() {
+        Cow::Borrowed(func)
+    } else {
+        Cow::Owned(name)
+    }
+}
+
+/// Swift symbols put the return type after `->`: the name is the token before it, and a
+/// closure (`closure #1 () -> () in App.load()`) is named after the function it is in,
+/// without its ordinal.
+fn swift_name(tokens: &[&str], arrow: usize) -> String {
+    let words = |ts: &[&str]| -> Vec<String> {
+        ts.iter()
+            .filter(|t| !t.starts_with('#') && !matches!(**t, "throws" | "rethrows" | "async"))
+            .map(|t| t.to_string())
+            .collect()
+    };
+    let before_arrow = |ts: &[&str]| -> Option<String> {
+        match ts.iter().position(|t| *t == "->") {
+            Some(a) => words(&ts[..a]).pop(),
+            None => ts.last().map(|t| t.to_string()),
+        }
+    };
+    if let Some(p) = tokens.iter().rposition(|t| *t == "in")
+        && p > arrow
+    {
+        let outer = before_arrow(&tokens[p + 1..]).unwrap_or_default();
+        let mut head = words(&tokens[..arrow]).join(" ");
+        if head.is_empty() {
+            head = "closure".to_owned();
+        }
+        return format!("{head} in {outer}");
+    }
+    before_arrow(tokens).unwrap_or_default()
+}
+
+/// Drops argument lists and turns generic arguments into `<T>`; with `keep_head`, a `<…>`
+/// at the very start (Rust's `<Type as Trait>`) is kept, its own generics reduced.
+fn strip_brackets(chars: &[char], keep_head: bool) -> String {
+    let mut out = String::with_capacity(chars.len());
     let mut i = 0;
     while i < chars.len() {
         let c = chars[i];
@@ -393,7 +621,12 @@ pub(crate) fn trim_native_function(func: &str) -> Cow<'_, str> {
                     }
                     j += 1;
                 }
-                if c == '<' {
+                if c == '<' && keep_head && i == 0 {
+                    let inner = strip_brackets(&chars[1..j.min(chars.len())], true);
+                    out.push('<');
+                    out.extend(inner.chars().map(|c| if c == ' ' { HEAD_SPACE } else { c }));
+                    out.push('>');
+                } else if c == '<' {
                     out.push_str("<T>");
                 }
                 i = j + 1;
@@ -404,31 +637,7 @@ pub(crate) fn trim_native_function(func: &str) -> Cow<'_, str> {
             }
         }
     }
-    let mut tokens: Vec<&str> = out.split_whitespace().collect();
-    while let Some(last) = tokens.last() {
-        if matches!(
-            *last,
-            "const" | "volatile" | "&" | "&&" | "*" | "noexcept" | "override" | "final"
-        ) && tokens.len() > 1
-        {
-            tokens.pop();
-        } else {
-            break;
-        }
-    }
-    let name = tokens
-        .last()
-        .copied()
-        .unwrap_or("")
-        .trim_start_matches(['*', '&']);
-    let name = name
-        .replace(ANON_MARK, ANON_NS)
-        .replace(MSVC_ANON_MARK, MSVC_ANON_NS);
-    if name.is_empty() {
-        Cow::Borrowed(func)
-    } else {
-        Cow::Owned(name)
-    }
+    out
 }
 
 static LAMBDA_RE: LazyLock<Regex> = LazyLock::new(|| {
@@ -521,6 +730,8 @@ mod tests {
             in_app: true,
             platform,
             sourcemap: false,
+            category: None,
+            app_hint: None,
         }
     }
 

@@ -301,6 +301,93 @@ mod tests {
         }
     }
 
+    /// One or more inputs per placeholder, in the order of the alternatives, then the
+    /// precedence between neighbours (the first alternative matching at a position wins).
+    #[test]
+    fn every_placeholder_and_its_precedence() {
+        let cases = [
+            // email
+            ("to bob.smith+x@mail.example.co.uk now", "to <email> now"),
+            // url: the whole thing up to whitespace, numbers and all
+            ("see https://x.io/a/1?b=2#c, ok", "see <url> ok"),
+            ("socket wss://x.io:443/s closed", "socket <url> closed"),
+            ("ftp://files.x.org/a.tgz gone", "<url> gone"),
+            // hostname: dotted names with a common TLD, upper or lower case
+            ("db1.internal.example.com down", "<hostname> down"),
+            ("API.EXAMPLE.IO down", "<hostname> down"),
+            ("cache.local down", "cache.local down"),
+            // ip
+            ("from 192.168.0.1 denied", "from <ip> denied"),
+            ("from fe80::1%eth0 denied", "from <ip> denied"),
+            ("from ::ffff:10.0.0.1 denied", "from <ip> denied"),
+            ("from 2001:db8::1 denied", "from <ip> denied"),
+            // uuid, sha1, md5
+            (
+                "job 123E4567-E89B-12D3-A456-426614174000 lost",
+                "job <uuid> lost",
+            ),
+            (
+                "rev 2fd4e1c67a2d28fced849ee1bb76e7391b93eb12 bad",
+                "rev <sha1> bad",
+            ),
+            (
+                "etag 9e107d9d372bb6826bd81d3542a419d6 bad",
+                "etag <md5> bad",
+            ),
+            // date
+            ("at 2024-01-02T03:04:05.123456+01:00 x", "at <date> x"),
+            ("at Tue, 02 Jan 2024 03:04:05 GMT x", "at <date> x"),
+            ("at Tuesday, 02-Jan-24 03:04:05 GMT x", "at <date> x"),
+            ("at Jan 02, 2024 x", "at <date> x"),
+            ("at 12:30:45 x", "at <date> x"),
+            ("at 9:41 am x", "at <date> x"),
+            // duration
+            ("took 500ms", "took <duration>"),
+            ("took 1.5s", "took <duration>"),
+            ("took 30s", "took <duration>"),
+            // hex, float, int
+            ("flags 0xFF set", "flags <hex> set"),
+            ("ratio 3.14 low", "ratio <float> low"),
+            ("delta -0.5 low", "delta <float> low"),
+            ("count 42 high", "count <int> high"),
+            ("count -7 low", "count <int> low"),
+            // quoted_str and bool only as the value of `key=`
+            ("where name='a b' failed", "where name=<quoted_str> failed"),
+            (
+                "where name=\"a b\" failed",
+                "where name=<quoted_str> failed",
+            ),
+            ("flag=True and done=false", "flag=<bool> and done=<bool>"),
+            ("it is 'a b' and True", "it is 'a b' and True"),
+            // precedence
+            ("GET https://1.2.3.4:8080/v1/42 failed", "GET <url> failed"),
+            (
+                "host 10.0.0.1 is an ip, not a float",
+                "host <ip> is an ip, not a float",
+            ),
+            ("on 2024-01-02 not ints", "on <date> not ints"),
+            (
+                "id 1f0e9a52-7c3b-4a6e-9d7a-2b1c3d4e5f60 not hex",
+                "id <uuid> not hex",
+            ),
+            ("id=42 is an int", "id=<int> is an int"),
+            ("timeout=1.5s", "timeout=<duration>"),
+            (
+                "mail me@x.io is an email, not a host",
+                "mail <email> is an email, not a host",
+            ),
+            ("x 0x1f not an int", "x <hex> not an int"),
+        ];
+        for (input, want) in cases {
+            p(input, want);
+        }
+        // Every placeholder name is produced by some case above.
+        let outputs: String = cases.iter().map(|(_, o)| *o).collect();
+        for name in NAMES {
+            assert!(outputs.contains(&format!("<{name}>")), "no case for {name}");
+        }
+    }
+
     #[test]
     fn borrows_when_unchanged() {
         assert!(matches!(parameterize("plain words"), Cow::Borrowed(_)));

@@ -6,6 +6,10 @@
 //! in-app flags or the grouping config change: the `system` hash (all frames) stays stable
 //! when the `app` hash (in-app frames only) moves, and vice versa.
 //!
+//! Before anything looks at the frames, stack-trace rules ([`StackRules`], after the
+//! config's built-in ones) may change frames' in-app flags and categories; their grouping
+//! actions (`-group`, `max-frames`, ...) apply when the stacks are hashed.
+//!
 //! Order of precedence (reference `grouping.md` §1):
 //! 1. a legacy `checksum`, used as the only hash;
 //! 2. server-side [`FingerprintRules`] (first match replaces the event's fingerprint);
@@ -20,21 +24,28 @@
 
 mod component;
 mod config;
+mod enhancers;
 mod event;
 mod fingerprint;
 mod frame;
+mod glob;
 mod message;
 mod stacktrace;
 mod strategy;
 mod title;
 
 #[cfg(test)]
+mod golden;
+#[cfg(test)]
+mod platform_tests;
+#[cfg(test)]
 mod tests;
 
 use serde::{Deserialize, Serialize};
 
 pub use component::{Component, ComponentValue};
-pub use config::{DEFAULT_CONFIG_ID, GroupingConfig};
+pub use config::{CONFIG_2026_11, CONFIG_2026_12, DEFAULT_CONFIG_ID, GroupingConfig};
+pub use enhancers::{StackRuleParseError, StackRules, builtin_stack_rules};
 pub use fingerprint::{FingerprintRules, RuleParseError};
 pub use message::{normalize_message_for_grouping, parameterize};
 
@@ -118,9 +129,44 @@ pub fn compute(
     rules: &FingerprintRules,
     config: &GroupingConfig,
 ) -> GroupingResult {
+    compute_with(event, rules, &StackRules::default(), config)
+}
+
+/// [`compute`] with the project's stack-trace rules, which run (after the config's
+/// built-in ones) before anything else looks at the frames. During a config transition
+/// (`config.secondary()`), the old config's hashes follow the new ones, so the event still
+/// finds the issue it would have joined before.
+pub fn compute_with(
+    event: &serde_json::Value,
+    rules: &FingerprintRules,
+    stack_rules: &StackRules,
+    config: &GroupingConfig,
+) -> GroupingResult {
+    let mut result = compute_one(event, rules, stack_rules, config);
+    if let Some(old) = config.secondary() {
+        for h in compute_one(event, rules, stack_rules, old).hashes {
+            if !result.hashes.contains(&h) {
+                result.hashes.push(h);
+            }
+        }
+    }
+    result
+}
+
+fn compute_one(
+    event: &serde_json::Value,
+    rules: &FingerprintRules,
+    stack_rules: &StackRules,
+    config: &GroupingConfig,
+) -> GroupingResult {
     let mut view = EventView::parse(event);
+    if config.relay_frame_paths {
+        view.fill_frame_paths();
+    }
+    let stack_rules = enhancers::RuleSet::new(config, stack_rules);
+    view.apply_stack_rules(&stack_rules);
     let rule = rules.first_match(&view);
-    let strategies = strategy::strategy_variants(&mut view, config);
+    let strategies = strategy::strategy_variants(&mut view, config, &stack_rules);
 
     let (mut metadata_title, culprit) = (
         title::metadata_and_title(&view, config),

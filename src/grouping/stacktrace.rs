@@ -4,11 +4,21 @@
 
 use std::collections::HashMap;
 
-use super::component::Component;
+use std::borrow::Cow;
+
+use super::component::{Component, ComponentValue};
 use super::config::GroupingConfig;
+use super::enhancers::{ExceptionData, RuleSet};
 use super::event::{Exception, Frame};
 use super::frame::{builtin_nongroup, frame_component, has_url_origin, is_js};
 use super::message::normalize_lines;
+
+/// What building a stack's components needs besides the frames.
+#[derive(Clone, Copy)]
+pub(crate) struct StackCtx<'r> {
+    pub cfg: &'r GroupingConfig,
+    pub rules: RuleSet<'r>,
+}
 
 /// A component built for both variants.
 #[derive(Debug, Clone)]
@@ -28,21 +38,33 @@ fn is_recursion(a: &Frame, b: &Frame) -> bool {
 }
 
 /// The `stacktrace` component of a frame list, bottom (oldest call) first as sent.
-pub(crate) fn stacktrace(frames: &[Frame], cfg: &GroupingConfig) -> Pair {
+pub(crate) fn stacktrace(frames: &[Frame], ctx: StackCtx, exc: &ExceptionData) -> Pair {
+    let cfg = ctx.cfg;
+    let decisions = ctx.rules.group_decisions(frames, exc);
     let mut system = Component::new("stacktrace");
     system.values.reserve(frames.len());
     let mut prev: Option<&Frame> = None;
     let mut below_crash_handler = false;
-    for f in frames {
+    for (i, f) in frames.iter().enumerate() {
         let mut c = frame_component(f, cfg);
         if prev.is_some_and(|p| is_recursion(f, p)) {
             c.ignore("ignored due to recursion");
         }
-        if below_crash_handler {
-            c.ignore("ignored because of built-in rule: frame above crash handler");
-        } else if let Some((hint, above)) = builtin_nongroup(f) {
-            c.ignore(hint);
-            below_crash_handler = above;
+        if cfg.legacy_builtin_rules {
+            if below_crash_handler {
+                c.ignore("ignored because of built-in rule: frame above crash handler");
+            } else if let Some((hint, above)) = builtin_nongroup(f) {
+                c.ignore(hint);
+                below_crash_handler = above;
+            }
+        }
+        if let Some(Some((contributes, hint))) = decisions.frames.get(i) {
+            if !contributes {
+                c.ignore_with(Cow::Owned(hint.clone()));
+            } else if !c.contributes && c.values.iter().any(value_contributes) {
+                c.contributes = true;
+                c.hint = Some(Cow::Owned(hint.clone()));
+            }
         }
         prev = Some(f);
         system.push(c);
@@ -50,7 +72,7 @@ pub(crate) fn stacktrace(frames: &[Frame], cfg: &GroupingConfig) -> Pair {
     if let [only] = frames
         && is_js(only.platform)
         && only.function.is_none()
-        && !has_url_origin(only.abs_path, false)
+        && !has_url_origin(only.abs_path, cfg.js_file_urls_are_urls)
     {
         system.ignore("ignored single non-URL JavaScript frame");
     }
@@ -58,26 +80,69 @@ pub(crate) fn stacktrace(frames: &[Frame], cfg: &GroupingConfig) -> Pair {
     let mut app = system.clone();
     let mut any_in_app = false;
     for (v, f) in app.values.iter_mut().zip(frames) {
-        if let super::component::ComponentValue::Component(c) = v {
+        if let ComponentValue::Component(c) = v {
             if f.in_app {
                 any_in_app = true;
             } else {
-                c.ignore("non app frame");
+                match &f.app_hint {
+                    Some(h) => c.ignore_with(Cow::Owned(h.clone())),
+                    None => c.ignore("non app frame"),
+                }
             }
         }
     }
     if !any_in_app {
         app.ignore("ignored because it contains no in-app frames");
     }
-    app.contributes_if_any_child("ignored because it contains no contributing frames");
-    system.contributes_if_any_child("ignored because it contains no contributing frames");
+    for st in [&mut app, &mut system] {
+        apply_frame_limits(st, &decisions);
+        st.contributes_if_any_child("ignored because it contains no contributing frames");
+    }
     Pair { app, system }
+}
+
+fn value_contributes(v: &ComponentValue) -> bool {
+    match v {
+        ComponentValue::Value(_) => true,
+        ComponentValue::Component(c) => c.contributes,
+    }
+}
+
+/// `max-frames=N`: only the N contributing frames nearest the crash count;
+/// `min-frames=N`: a stack with fewer contributing frames does not count at all.
+fn apply_frame_limits(st: &mut Component, d: &super::enhancers::GroupDecisions) {
+    if let Some((max, rule)) = &d.max_frames {
+        let mut kept = 0;
+        for v in st.values.iter_mut().rev() {
+            if let ComponentValue::Component(c) = v
+                && c.contributes
+            {
+                if kept >= *max {
+                    c.ignore_with(Cow::Owned(format!(
+                        "ignored because only the {max} frames nearest the crash count (stack trace rule {rule})"
+                    )));
+                } else {
+                    kept += 1;
+                }
+            }
+        }
+    }
+    if let Some((min, rule)) = &d.min_frames {
+        let n = st.values.iter().filter(|v| value_contributes(v)).count();
+        if n > 0 && n < *min {
+            st.ignore_with(Cow::Owned(format!(
+                "ignored because it has {n} contributing frame(s), fewer than {min} (stack trace rule {rule})"
+            )));
+        }
+    }
 }
 
 /// One exception: `[type, value, stacktrace]` (the fall-2025 order), where the value only
 /// counts when the stack does not.
-fn single_exception(e: &Exception, cfg: &GroupingConfig) -> Pair {
-    let st = e.frames.as_deref().map(|f| stacktrace(f, cfg));
+fn single_exception(e: &Exception, ctx: StackCtx) -> Pair {
+    let cfg = ctx.cfg;
+    let exc = e.data();
+    let st = e.frames.as_deref().map(|f| stacktrace(f, ctx, &exc));
     let mut base = Component::new("exception");
     if let Some(ty) = e.ty {
         let mut c = Component::leaf("type", ty);
@@ -123,8 +188,8 @@ fn single_exception(e: &Exception, cfg: &GroupingConfig) -> Pair {
 
 /// All exceptions of the event. Returns the component pair and, when exception-group
 /// handling reduced the group to one exception, the `exception_id` that should title it.
-pub(crate) fn chained_exception(excs: &[Exception], cfg: &GroupingConfig) -> (Pair, Option<i64>) {
-    let singles: Vec<Pair> = excs.iter().map(|e| single_exception(e, cfg)).collect();
+pub(crate) fn chained_exception(excs: &[Exception], ctx: StackCtx) -> (Pair, Option<i64>) {
+    let singles: Vec<Pair> = excs.iter().map(|e| single_exception(e, ctx)).collect();
     let (order, main_id) = match filter_exception_group(excs, &singles) {
         Some((order, main)) => (order, main),
         None => ((0..excs.len()).collect(), None),
@@ -146,6 +211,43 @@ pub(crate) fn chained_exception(excs: &[Exception], cfg: &GroupingConfig) -> (Pa
     app.contributes_if_any_child("ignored because no exception contributes");
     system.contributes_if_any_child("ignored because no exception contributes");
     (Pair { app, system }, main_id)
+}
+
+/// Wrappers whose message says nothing, so the issue should be titled by the error they
+/// wrap (Sentry's `_maybe_override_main_exception_id`): React 19's "recovered from an error"
+/// errors carry the real one as their `cause`, RxJava's framework exceptions wrap the
+/// error nobody handled.
+pub(crate) fn wrapped_main_exception(excs: &[Exception]) -> Option<i64> {
+    const REACT_RECOVERED: &[&str] = &[
+        "There was an error during concurrent rendering but React was able to recover by instead synchronously rendering the entire root.",
+        "There was an error while hydrating but React was able to recover by instead client rendering from the nearest Suspense boundary.",
+    ];
+    const RX_WRAPPERS: &[&str] = &[
+        "OnErrorNotImplementedException",
+        "CompositeException",
+        "UndeliverableException",
+    ];
+    if let Some(react) = excs
+        .iter()
+        .find(|e| e.ty == Some("Error") && e.value.is_some_and(|v| REACT_RECOVERED.contains(&v)))
+    {
+        let causes = || excs.iter().filter(|e| e.mechanism_source == Some("cause"));
+        let cause = causes()
+            .find(|c| c.parent_id.is_some() && c.parent_id == react.exception_id)
+            .or_else(|| causes().next());
+        if let Some(id) = cause.and_then(|c| c.exception_id) {
+            return Some(id);
+        }
+    }
+    let rx = excs.iter().find(|e| {
+        e.module == Some("io.reactivex.rxjava3.exceptions")
+            && e.ty.is_some_and(|t| RX_WRAPPERS.contains(&t))
+            && e.mechanism_type == Some("UncaughtExceptionHandler")
+    })?;
+    let rx_id = rx.exception_id?;
+    excs.iter()
+        .find(|e| e.parent_id == Some(rx_id))
+        .and_then(|e| e.exception_id)
 }
 
 /// Exception groups (RFC 0079): a group wrapping N copies of the same error should be one
@@ -237,7 +339,7 @@ fn filter_exception_group(
 }
 
 /// The chosen thread's stack, wrapped in a `threads` component.
-pub(crate) fn threads(frames: Option<&[Frame]>, cfg: &GroupingConfig) -> Pair {
+pub(crate) fn threads(frames: Option<&[Frame]>, ctx: StackCtx) -> Pair {
     let wrap = |st: Option<Component>| {
         let mut c = Component::new("threads");
         match st {
@@ -251,7 +353,7 @@ pub(crate) fn threads(frames: Option<&[Frame]>, cfg: &GroupingConfig) -> Pair {
     };
     match frames {
         Some(f) => {
-            let p = stacktrace(f, cfg);
+            let p = stacktrace(f, ctx, &ExceptionData::default());
             Pair {
                 app: wrap(Some(p.app)),
                 system: wrap(Some(p.system)),

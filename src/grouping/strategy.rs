@@ -8,9 +8,12 @@ use std::borrow::Cow;
 
 use super::component::{Component, ComponentValue};
 use super::config::GroupingConfig;
+use super::enhancers::{ExceptionData, RuleSet};
 use super::event::EventView;
 use super::message::normalize_lines;
-use super::stacktrace::{Pair, chained_exception, stacktrace, threads};
+use super::stacktrace::{
+    Pair, StackCtx, chained_exception, stacktrace, threads, wrapped_main_exception,
+};
 
 /// A strategy variant before fingerprinting.
 #[derive(Debug, Clone)]
@@ -46,12 +49,19 @@ impl Strategy {
 /// Runs every applicable strategy and returns the `app`, `system` and `default` variants
 /// (only those some strategy produced). May set `view.main_exception_id` from
 /// exception-group handling, which later decides the title.
-pub(crate) fn strategy_variants(view: &mut EventView, cfg: &GroupingConfig) -> Vec<RawVariant> {
+pub(crate) fn strategy_variants(
+    view: &mut EventView,
+    cfg: &GroupingConfig,
+    rules: &RuleSet,
+) -> Vec<RawVariant> {
+    let ctx = StackCtx { cfg, rules: *rules };
     let mut strategies: Vec<Strategy> = Vec::with_capacity(4);
     if !view.exceptions.is_empty() {
-        let (pair, main_id) = chained_exception(&view.exceptions, cfg);
+        let (pair, main_id) = chained_exception(&view.exceptions, ctx);
         if main_id.is_some() {
             view.main_exception_id = main_id;
+        } else if view.exceptions.len() > 1 {
+            view.title_exception_id = wrapped_main_exception(&view.exceptions);
         }
         strategies.push(Strategy {
             label: "exception",
@@ -63,14 +73,14 @@ pub(crate) fn strategy_variants(view: &mut EventView, cfg: &GroupingConfig) -> V
         let frames = view.grouping_thread().and_then(|t| t.frames.as_deref());
         strategies.push(Strategy {
             label: "thread stacktrace",
-            pair: Some(threads(frames, cfg)),
+            pair: Some(threads(frames, ctx)),
             default: None,
         });
     }
     if let Some(frames) = view.stacktrace.as_deref() {
         strategies.push(Strategy {
             label: "stacktrace",
-            pair: Some(stacktrace(frames, cfg)),
+            pair: Some(stacktrace(frames, ctx, &ExceptionData::default())),
             default: None,
         });
     }

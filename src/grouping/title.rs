@@ -2,10 +2,15 @@
 //! `get_culprit`). None of this feeds the hash: titles and culprits are display only, and
 //! the issue shows the latest event's.
 
+use std::borrow::Cow;
+use std::sync::LazyLock;
+
+use regex::Regex;
+
 use super::IssueMetadata;
 use super::config::GroupingConfig;
-use super::event::{EventView, Frame};
-use super::frame::is_js;
+use super::event::{EventView, Exception, Frame};
+use super::frame::{is_js, is_native, trim_native_function_v2};
 use super::message::format_params;
 
 const MAX_TYPE_LEN: usize = 128;
@@ -37,6 +42,17 @@ fn first_line(s: &str) -> &str {
         .unwrap_or("")
 }
 
+/// Sentry's `get_function_name_for_frame`: the function as sent, native symbols trimmed
+/// (`void app::run(int)` → `app::run`) unless the SDK sent the raw symbol separately.
+pub(crate) fn display_function<'a>(f: &Frame<'a>) -> Option<Cow<'a, str>> {
+    let func = f.function?;
+    if f.raw_function.is_none() && is_native(f.platform) {
+        Some(trim_native_function_v2(func))
+    } else {
+        Some(Cow::Borrowed(func))
+    }
+}
+
 fn usable_function(f: &Frame) -> bool {
     !matches!(f.function, None | Some("<redacted>" | "<unknown>"))
 }
@@ -48,8 +64,15 @@ pub(crate) fn crash_frame<'v, 'a>(
     view: &'v EventView<'a>,
     need_function: bool,
 ) -> Option<&'v Frame<'a>> {
-    let frames = view
-        .main_exception()
+    crash_frame_in(view, view.main_exception(), need_function)
+}
+
+fn crash_frame_in<'v, 'a>(
+    view: &'v EventView<'a>,
+    exception: Option<&'v Exception<'a>>,
+    need_function: bool,
+) -> Option<&'v Frame<'a>> {
+    let frames = exception
         .and_then(|e| e.frames.as_deref())
         .filter(|f| !f.is_empty())
         .or(view.stacktrace.as_deref().filter(|f| !f.is_empty()))
@@ -70,6 +93,41 @@ pub(crate) fn crash_frame<'v, 'a>(
     default
 }
 
+/// The text that names a message issue: the template (`Payment %s failed`) when the SDK
+/// sent one that was really filled in (it has params or placeholders and differs from the
+/// formatted text), so that an issue whose events differ only by their parameters is
+/// titled by what they share; else the formatted message. Each event keeps its own
+/// formatted message; only the title is the template.
+pub(crate) fn message_title_text(view: &EventView) -> Option<String> {
+    let formatted = formatted_message(view);
+    if let Some(t) = view.message_template
+        && formatted.as_deref().is_some_and(|f| f != t)
+        && (has_params(view.message_params) || has_placeholders(t))
+        && !first_line(t).is_empty()
+    {
+        return Some(t.to_owned());
+    }
+    formatted
+}
+
+fn has_params(p: Option<&serde_json::Value>) -> bool {
+    match p {
+        Some(serde_json::Value::Array(a)) => !a.is_empty(),
+        Some(serde_json::Value::Object(o)) => !o.is_empty(),
+        Some(serde_json::Value::Null) | None => false,
+        Some(_) => true,
+    }
+}
+
+/// printf-style (`%s`, `%(name)s`, `%05.2f`), and `{}`/`{0}`/`{name}` placeholders.
+static PLACEHOLDER_RE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"%(?:\([^)]*\))?[-#0 +]*\d*(?:\.\d+)?[sdifrxXeEgGcoOuj]|\{[\w.:!]*\}").unwrap()
+});
+
+fn has_placeholders(t: &str) -> bool {
+    PLACEHOLDER_RE.is_match(t)
+}
+
 /// The message as a user would read it: `formatted`, else the template with its params.
 pub(crate) fn formatted_message(view: &EventView) -> Option<String> {
     if let Some(f) = view.message_formatted {
@@ -88,21 +146,22 @@ pub(crate) fn metadata_and_title(
     cfg: &GroupingConfig,
 ) -> (IssueMetadata, String) {
     let mut md = IssueMetadata::default();
-    if let Some(e) = view.main_exception() {
+    if let Some(e) = view.title_exception() {
         md.value = Some(trim_chars(e.value.unwrap_or(""), MAX_VALUE_LEN).to_owned());
         if !e.synthetic {
             md.ty = Some(trim_chars(e.ty.unwrap_or("Error"), MAX_TYPE_LEN).to_owned());
         }
-        if let Some(f) = crash_frame(view, true) {
+        if let Some(f) = crash_frame_in(view, Some(e), true) {
             md.filename = f.filename.or(f.abs_path).map(str::to_owned);
-            md.function = f.function.map(str::to_owned);
+            md.function = display_function(f).map(Cow::into_owned);
         }
         let title = match (&md.ty, md.value.as_deref()) {
             (None, _) => md
                 .function
                 .clone()
                 .unwrap_or_else(|| "<unknown>".to_owned()),
-            (Some(ty), None | Some("")) => ty.clone(),
+            (Some(ty), None) => ty.clone(),
+            (Some(ty), Some(v)) if first_line(v).is_empty() => ty.clone(),
             (Some(ty), Some(v)) => {
                 format!(
                     "{ty}: {}",
@@ -112,9 +171,11 @@ pub(crate) fn metadata_and_title(
         };
         return (md, title);
     }
-    match formatted_message(view) {
-        Some(msg) if !first_line(&msg).is_empty() => {
-            let title = truncatechars(first_line(&msg), MAX_MESSAGE_TITLE_LEN);
+    let formatted = formatted_message(view);
+    match message_title_text(view) {
+        Some(text) if !first_line(&text).is_empty() => {
+            let title = truncatechars(first_line(&text), MAX_MESSAGE_TITLE_LEN);
+            let msg = formatted.unwrap_or(text);
             md.value = Some(trim_chars(&msg, MAX_VALUE_LEN).to_owned());
             (md, title)
         }

@@ -160,24 +160,30 @@ where
 
 /// Runs `purge_once` every `policy.interval` in the background, starting
 /// shortly after boot; only the process holding the purge lock works.
-pub fn spawn(state: &AppState) {
+pub fn spawn(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
     let policy = state.config.retention.clone();
     if policy.interval.is_zero() {
         tracing::info!("retention job disabled (SNAG_RETENTION_INTERVAL_SECS=0)");
-        return;
+        return None;
     }
     let state = state.clone();
-    tokio::spawn(async move {
+    Some(tokio::spawn(async move {
         // Let the server settle (and a reload's old process exit) first.
-        tokio::time::sleep(policy.interval.min(Duration::from_secs(30))).await;
-        loop {
-            if state.shutting_down() {
-                return;
-            }
+        pause(&state, policy.interval.min(Duration::from_secs(30))).await;
+        while !state.shutting_down() {
             run_locked(&state.store, &policy, &state, &state.metrics).await;
-            tokio::time::sleep(policy.interval).await;
+            pause(&state, policy.interval).await;
         }
-    });
+    }))
+}
+
+/// Sleeps for `total`, waking early when the server starts shutting down.
+async fn pause(state: &AppState, total: Duration) {
+    let until = tokio::time::Instant::now() + total;
+    while !state.shutting_down() && tokio::time::Instant::now() < until {
+        tokio::time::sleep_until(until.min(tokio::time::Instant::now() + Duration::from_secs(1)))
+            .await;
+    }
 }
 
 pub async fn run_locked(

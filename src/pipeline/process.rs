@@ -2,7 +2,7 @@
 //! title. Pure CPU work, run on the request's task so it scales with cores.
 
 use crate::event::{self, EventError, NormalizeContext};
-use crate::grouping::{self, FingerprintRules, GroupingConfig};
+use crate::grouping::{self, FingerprintRules, GroupingConfig, StackRules};
 use crate::store::KeyInfo;
 use crate::store::write::NewEvent;
 use serde_json::{Value, json};
@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 pub struct ProjectContext {
     pub info: KeyInfo,
     pub rules: FingerprintRules,
+    pub stack_rules: StackRules,
     pub grouping: GroupingConfig,
 }
 
@@ -23,10 +24,15 @@ impl ProjectContext {
             tracing::warn!(project_id = info.project_id, error = %e, "ignoring unparsable fingerprint rules");
             FingerprintRules::default()
         });
+        let stack_rules = StackRules::parse(&info.stack_rules).unwrap_or_else(|e| {
+            tracing::warn!(project_id = info.project_id, error = %e, "ignoring unparsable stack trace rules");
+            StackRules::default()
+        });
         let grouping = GroupingConfig::by_id(&info.grouping_config).unwrap_or_default();
         Self {
             info,
             rules,
+            stack_rules,
             grouping,
         }
     }
@@ -50,9 +56,14 @@ pub fn build_event(
             .unwrap_or_else(|| "<unlabeled transaction>".into());
         (Vec::new(), name.clone(), name, json!({}), None)
     } else {
-        let result = grouping::compute(&data, &project.rules, &project.grouping);
+        let result = grouping::compute_with(
+            &data,
+            &project.rules,
+            &project.stack_rules,
+            &project.grouping,
+        );
         let info = json!({
-            "config": project.grouping.id(),
+            "config": project.grouping.spec(),
             "hashes": result.hashes,
             "variants": result.variants,
             "matched_rule": result.matched_rule,

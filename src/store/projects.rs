@@ -10,6 +10,7 @@ pub struct ProjectRow {
     pub platform: Option<String>,
     pub grouping_config: String,
     pub fingerprint_rules: String,
+    pub stack_rules: String,
     pub scrub_data: bool,
     pub scrub_ip: bool,
     pub scrub_defaults: bool,
@@ -54,6 +55,7 @@ pub struct KeyInfo {
     pub platform: Option<String>,
     pub grouping_config: String,
     pub fingerprint_rules: String,
+    pub stack_rules: String,
     pub scrub_data: bool,
     pub scrub_ip: bool,
     pub scrub_defaults: bool,
@@ -78,7 +80,7 @@ impl KeyInfo {
 }
 
 const PROJECT_COLUMNS: &str = "p.id, o.slug AS organization_slug, p.slug, p.name, p.platform,
-    p.grouping_config, p.fingerprint_rules, p.scrub_data, p.scrub_ip, p.scrub_defaults,
+    p.grouping_config, p.fingerprint_rules, p.stack_rules, p.scrub_data, p.scrub_ip, p.scrub_defaults,
     p.scrub_sensitive_fields, p.scrub_safe_fields, p.created_at";
 
 /// Lowercase ASCII slug: letters and digits, runs of anything else become
@@ -127,14 +129,16 @@ impl Store {
                 format!("{base}-{}", attempt + 1)
             };
             let inserted: Option<i64> = sqlx::query_scalar(
-                "INSERT INTO project (organization_id, slug, name, platform)
-                 SELECT id, $1, $2, $3 FROM organization WHERE slug = 'default'
+                "INSERT INTO project (organization_id, slug, name, platform, grouping_config)
+                 SELECT id, $1, $2, $3, $4 FROM organization WHERE slug = 'default'
                  ON CONFLICT (organization_id, slug) DO NOTHING
                  RETURNING id",
             )
             .bind(&slug)
             .bind(name)
             .bind(platform)
+            // New projects group with the newest config; existing ones keep theirs.
+            .bind(crate::grouping::DEFAULT_CONFIG_ID)
             .fetch_optional(&mut *tx)
             .await?;
             if inserted.is_some() {
@@ -337,6 +341,16 @@ impl Store {
         Ok(())
     }
 
+    /// Stack-trace rules text, already validated by `grouping::StackRules::parse`.
+    pub async fn set_stack_rules(&self, project_id: i64, rules: &str) -> Result<()> {
+        sqlx::query("UPDATE project SET stack_rules = $2 WHERE id = $1")
+            .bind(project_id)
+            .bind(rules)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Returns the key's public part so callers can evict it from caches.
     pub async fn set_key_rate_limit(
         &self,
@@ -371,7 +385,8 @@ impl Store {
             "SELECT k.id AS key_id, k.project_id,
                     k.is_active AND (k.expires_at IS NULL OR k.expires_at > now()) AS is_active,
                     k.expires_at, k.rate_limit_per_minute,
-                    p.platform, p.grouping_config, p.fingerprint_rules, p.scrub_data, p.scrub_ip,
+                    p.platform, p.grouping_config, p.fingerprint_rules, p.stack_rules,
+                    p.scrub_data, p.scrub_ip,
                     p.scrub_defaults, p.scrub_sensitive_fields, p.scrub_safe_fields
                FROM project_key k JOIN project p ON p.id = k.project_id
               WHERE k.public_key = $1",

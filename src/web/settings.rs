@@ -27,6 +27,10 @@ pub fn router() -> Router<AppState> {
         .route("/projects/{project_id}/rules", post(update_rules))
         .route("/projects/{project_id}/scrubbing", post(update_scrubbing))
         .route(
+            "/projects/{project_id}/stack-rules",
+            post(update_stack_rules),
+        )
+        .route(
             "/projects/{project_id}/alert-rules",
             post(update_alert_rules),
         )
@@ -104,6 +108,10 @@ struct SettingsPage {
     snippet: String,
     rules: String,
     rules_error: Option<String>,
+    stack_rules: String,
+    stack_rules_error: Option<String>,
+    /// The grouping config's own stack-trace rules, shown for reference.
+    builtin_stack_rules: &'static str,
     notice: Option<String>,
     deliveries: Vec<AlertDelivery>,
     rules_alerts: Vec<RuleView>,
@@ -129,11 +137,17 @@ fn python_snippet(dsn: &str) -> String {
     )
 }
 
+/// Rules text the user submitted and why it was refused, shown again for editing.
+enum RulesOverride {
+    Fingerprint(String, String),
+    Stack(String, String),
+}
+
 async fn page(
     app: &AppState,
     user: CurrentUser,
     project_id: i64,
-    rules_override: Option<(String, String)>,
+    rules_override: Option<RulesOverride>,
     notice: Option<String>,
 ) -> WebResult {
     page_with(app, user, project_id, rules_override, notice, None).await
@@ -143,7 +157,7 @@ async fn page_with(
     app: &AppState,
     user: CurrentUser,
     project_id: i64,
-    rules_override: Option<(String, String)>,
+    rules_override: Option<RulesOverride>,
     notice: Option<String>,
     alert_error: Option<String>,
 ) -> WebResult {
@@ -165,10 +179,17 @@ async fn page_with(
         .or_else(|| keys.iter().find(|k| k.key.is_usable()))
         .map(|k| python_snippet(&k.dsn))
         .unwrap_or_default();
-    let (rules, rules_error) = match rules_override {
-        Some((text, error)) => (text, Some(error)),
-        None => (project.fingerprint_rules.clone(), None),
-    };
+    let (mut rules, mut rules_error) = (project.fingerprint_rules.clone(), None);
+    let (mut stack_rules, mut stack_rules_error) = (project.stack_rules.clone(), None);
+    match rules_override {
+        Some(RulesOverride::Fingerprint(text, error)) => (rules, rules_error) = (text, Some(error)),
+        Some(RulesOverride::Stack(text, error)) => {
+            (stack_rules, stack_rules_error) = (text, Some(error))
+        }
+        None => {}
+    }
+    let builtin_stack_rules = crate::grouping::GroupingConfig::by_id(&project.grouping_config)
+        .map_or("", |c| crate::grouping::builtin_stack_rules(&c));
     let deliveries = app.store.alert_deliveries(project_id, None, 10).await?;
     let rules_alerts = rule_views(app.store.alert_rules(project_id).await?);
     let webhooks = app.store.webhooks(project_id).await?;
@@ -182,6 +203,9 @@ async fn page_with(
         snippet,
         rules,
         rules_error,
+        stack_rules,
+        stack_rules_error,
+        builtin_stack_rules,
         notice,
         deliveries,
         rules_alerts,
@@ -400,7 +424,14 @@ async fn update_rules(
     let rules = form.rules.replace("\r\n", "\n");
     if let Err(e) = crate::grouping::FingerprintRules::parse(&rules) {
         let message = format!("line {}: {}", e.line, e.message);
-        return page(&app, user, project_id, Some((rules, message)), None).await;
+        return page(
+            &app,
+            user,
+            project_id,
+            Some(RulesOverride::Fingerprint(rules, message)),
+            None,
+        )
+        .await;
     }
     app.store.set_fingerprint_rules(project_id, &rules).await?;
     app.keys.invalidate_all();
@@ -410,6 +441,37 @@ async fn update_rules(
         project_id,
         None,
         Some("Fingerprint rules saved; they apply to new events.".into()),
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+struct StackRulesForm {
+    csrf: String,
+    stack_rules: String,
+}
+
+async fn update_stack_rules(
+    State(app): State<AppState>,
+    user: CurrentUser,
+    Path(project_id): Path<i64>,
+    Form(form): Form<StackRulesForm>,
+) -> WebResult {
+    may_change(&app, &user, &form.csrf, Some(project_id)).await?;
+    let rules = form.stack_rules.replace("\r\n", "\n");
+    if let Err(e) = crate::grouping::StackRules::parse(&rules) {
+        let message = format!("line {}: {}", e.line, e.message);
+        let retry = Some(RulesOverride::Stack(rules, message));
+        return page(&app, user, project_id, retry, None).await;
+    }
+    app.store.set_stack_rules(project_id, &rules).await?;
+    app.keys.invalidate_all();
+    page(
+        &app,
+        user,
+        project_id,
+        None,
+        Some("Stack trace rules saved; they apply to new events.".into()),
     )
     .await
 }
