@@ -55,7 +55,7 @@ impl Target {
                 let _ = r.bytes().await;
                 status
             }
-            Err(e) => panic!("request failed without an answer: {e}"),
+            Err(e) => panic!("request to {url} failed without an answer: {e:?}"),
         }
     }
 
@@ -424,8 +424,11 @@ async fn hostile_ingest_is_refused_while_others_are_served(pool: PgPool) {
         base: snag.base.clone(),
         project_id: project.id,
         key: key.public_key.clone(),
+        // Idle connections are dropped before the server's 2 s header
+        // timeout closes them, or a reused one can race its close.
         client: reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
+            .pool_idle_timeout(Duration::from_millis(1000))
             .build()
             .unwrap(),
     });

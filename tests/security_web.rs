@@ -370,6 +370,11 @@ fn table(f: &Fixture) -> Vec<Route> {
             [Login, st(404), st(403), st(303)],
         ),
         post(
+            format!("/projects/{p}/stack-rules"),
+            &[("stack_rules", "stack.module:vendor.* -app")],
+            [Login, st(404), st(403), st(200)],
+        ),
+        post(
             format!("/projects/{p}/scrubbing"),
             &[("scrub_data", "on"), ("scrub_defaults", "on")],
             [Login, st(404), st(403), st(200)],
