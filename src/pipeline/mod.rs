@@ -1,6 +1,11 @@
 //! Durable group-commit writer. Handlers submit the items of one request
 //! and wait; the writer commits many requests per transaction and only then
 //! releases their responses, so an acknowledged event is always on disk.
+//!
+//! The writer runs on its own thread with its own runtime and its own
+//! database connection: its dozen round trips per batch never queue behind
+//! request handlers' CPU work (normalising, grouping, compressing) on the
+//! shared workers, nor wait for a pool slot.
 
 pub mod process;
 
@@ -83,7 +88,7 @@ pub struct Pipeline {
 
 pub struct PipelineHandle {
     stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<()>,
+    done: oneshot::Receiver<()>,
 }
 
 impl PipelineHandle {
@@ -91,7 +96,7 @@ impl PipelineHandle {
     /// for the writer to finish.
     pub async fn drain(self) {
         let _ = self.stop.send(());
-        let _ = self.task.await;
+        let _ = self.done.await;
     }
 }
 
@@ -108,19 +113,36 @@ impl Pipeline {
         let drops = Arc::new(Drops::default());
         let writer = Writer {
             store,
+            conn: None,
             metrics,
             batch_max: batch_max.max(1),
             alerts_wakeup: alerts_wakeup.clone(),
             drops: drops.clone(),
         };
-        let task = tokio::spawn(writer.run(rx, stop_rx));
+        let (done_tx, done) = oneshot::channel();
+        let spawned = std::thread::Builder::new()
+            .name("snag-writer".into())
+            .spawn(move || {
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime.block_on(writer.run(rx, stop_rx)),
+                    Err(e) => tracing::error!(error = %e, "cannot start the writer runtime"),
+                }
+                let _ = done_tx.send(());
+            });
+        if let Err(e) = spawned {
+            // Without a writer every submit answers 503 (the queue closes).
+            tracing::error!(error = %e, "cannot start the writer thread");
+        }
         (
             Self {
                 queue,
                 drops,
                 alerts_wakeup,
             },
-            PipelineHandle { stop, task },
+            PipelineHandle { stop, done },
         )
     }
 
@@ -162,6 +184,9 @@ impl Pipeline {
 
 struct Writer {
     store: Store,
+    /// The writer's own connection, opened on first use and again after a
+    /// failure.
+    conn: Option<sqlx::PgConnection>,
     metrics: Arc<Metrics>,
     batch_max: usize,
     alerts_wakeup: Arc<Notify>,
@@ -169,7 +194,7 @@ struct Writer {
 }
 
 impl Writer {
-    async fn run(self, mut rx: mpsc::Receiver<Job>, mut stop: oneshot::Receiver<()>) {
+    async fn run(mut self, mut rx: mpsc::Receiver<Job>, mut stop: oneshot::Receiver<()>) {
         let mut batch = Vec::with_capacity(self.batch_max);
         loop {
             let first = tokio::select! {
@@ -200,7 +225,23 @@ impl Writer {
         }
     }
 
-    async fn commit(&self, jobs: Vec<Job>) {
+    async fn write(
+        &mut self,
+        items: &[Vec<NewItem>],
+    ) -> Result<crate::store::write::BatchResults, crate::store::StoreError> {
+        let conn = match &mut self.conn {
+            Some(conn) => conn,
+            None => self.conn.insert(self.store.connect_writer().await?),
+        };
+        let result = crate::store::write::write_batch_on(conn, items).await;
+        if result.is_err() {
+            // The transaction failed as a whole: start afresh.
+            self.conn = None;
+        }
+        result
+    }
+
+    async fn commit(&mut self, jobs: Vec<Job>) {
         let (mut items, acks): (Vec<_>, Vec<_>) =
             jobs.into_iter().map(|j| (j.items, j.ack)).unzip();
         // Counted drops ride along as one more request nobody waits for.
@@ -214,7 +255,7 @@ impl Writer {
         let started = std::time::Instant::now();
         let mut attempt = 0;
         let results = loop {
-            match self.store.write_batch(&items).await {
+            match self.write(&items).await {
                 Ok(results) => break Ok(results),
                 // Connection-level failures are usually brief (failover,
                 // restart); the SDKs are waiting, so retry a little before

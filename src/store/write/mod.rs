@@ -12,7 +12,7 @@ mod other;
 use super::{Result, Store};
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use serde_json::Value;
-use sqlx::{PgConnection, Postgres, Transaction};
+use sqlx::{Connection as _, PgConnection};
 use uuid::Uuid;
 
 #[derive(Debug, Clone)]
@@ -129,53 +129,74 @@ fn hour_of(t: DateTime<Utc>) -> DateTime<Utc> {
     t.duration_trunc(TimeDelta::hours(1)).unwrap_or(t)
 }
 
+/// Per request of a batch: its outcomes, or why the database refused it.
+pub type BatchResults = Vec<std::result::Result<Vec<WriteOutcome>, String>>;
+
 impl Store {
-    /// Writes a batch of requests' items in one transaction. Returns, per
-    /// request, either its outcomes or why the database refused it. An
-    /// `Err` means nothing was written and the whole batch may be retried.
-    pub async fn write_batch(
-        &self,
-        batch: &[Vec<NewItem>],
-    ) -> Result<Vec<std::result::Result<Vec<WriteOutcome>, String>>> {
-        let requests: Vec<&[NewItem]> = batch.iter().map(Vec::as_slice).collect();
-        let mut tx = self.pool.begin().await?;
-        lock_fingerprints(&mut tx, batch).await?;
-        match write_requests(&mut tx, &requests).await {
-            Ok(outcomes) => {
-                tx.commit().await?;
-                return Ok(outcomes.into_iter().map(Ok).collect());
+    /// [`write_batch_on`] on a connection from the pool.
+    pub async fn write_batch(&self, batch: &[Vec<NewItem>]) -> Result<BatchResults> {
+        let mut conn = self.pool.acquire().await?;
+        write_batch_on(&mut conn, batch).await
+    }
+
+    /// A connection outside the pool, for the batch writer: it lives on its
+    /// own thread and must never wait for a pool slot.
+    pub async fn connect_writer(&self) -> Result<PgConnection> {
+        let options = self.pool.connect_options();
+        Ok(tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            PgConnection::connect_with(&options),
+        )
+        .await
+        .map_err(|_| sqlx::Error::PoolTimedOut)??)
+    }
+}
+
+/// Writes a batch of requests' items in one transaction. Returns, per
+/// request, either its outcomes or why the database refused it. An `Err`
+/// means nothing was written and the whole batch may be retried.
+pub async fn write_batch_on(
+    conn: &mut PgConnection,
+    batch: &[Vec<NewItem>],
+) -> Result<BatchResults> {
+    let requests: Vec<&[NewItem]> = batch.iter().map(Vec::as_slice).collect();
+    let mut tx = conn.begin().await?;
+    lock_fingerprints(&mut tx, batch).await?;
+    match write_requests(&mut tx, &requests).await {
+        Ok(outcomes) => {
+            tx.commit().await?;
+            return Ok(outcomes.into_iter().map(Ok).collect());
+        }
+        Err(e) if refused(&e) => {
+            tracing::warn!(error = %e, requests = batch.len(), "batch refused; writing its requests one by one");
+            tx.rollback().await?;
+        }
+        Err(e) => return Err(e.into()),
+    }
+
+    let mut tx = conn.begin().await?;
+    lock_fingerprints(&mut tx, batch).await?;
+    let mut results = Vec::with_capacity(batch.len());
+    for request in requests {
+        sqlx::query("SAVEPOINT request").execute(&mut *tx).await?;
+        match write_requests(&mut tx, &[request]).await {
+            Ok(mut outcomes) => {
+                sqlx::query("RELEASE SAVEPOINT request")
+                    .execute(&mut *tx)
+                    .await?;
+                results.push(Ok(outcomes.pop().unwrap_or_default()));
             }
             Err(e) if refused(&e) => {
-                tracing::warn!(error = %e, requests = batch.len(), "batch refused; writing its requests one by one");
-                tx.rollback().await?;
+                sqlx::query("ROLLBACK TO SAVEPOINT request")
+                    .execute(&mut *tx)
+                    .await?;
+                results.push(Err(e.to_string()));
             }
             Err(e) => return Err(e.into()),
         }
-
-        let mut tx = self.pool.begin().await?;
-        lock_fingerprints(&mut tx, batch).await?;
-        let mut results = Vec::with_capacity(batch.len());
-        for request in requests {
-            sqlx::query("SAVEPOINT request").execute(&mut *tx).await?;
-            match write_requests(&mut tx, &[request]).await {
-                Ok(mut outcomes) => {
-                    sqlx::query("RELEASE SAVEPOINT request")
-                        .execute(&mut *tx)
-                        .await?;
-                    results.push(Ok(outcomes.pop().unwrap_or_default()));
-                }
-                Err(e) if refused(&e) => {
-                    sqlx::query("ROLLBACK TO SAVEPOINT request")
-                        .execute(&mut *tx)
-                        .await?;
-                    results.push(Err(e.to_string()));
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        tx.commit().await?;
-        Ok(results)
     }
+    tx.commit().await?;
+    Ok(results)
 }
 
 /// Whether PostgreSQL refused the data itself (and would again), as opposed
@@ -230,10 +251,7 @@ async fn write_requests(
 /// same moment; without serialising them each would create its own issue.
 /// Transaction-scoped advisory locks on the primary hashes do that, taken in
 /// sorted order so two batches can never deadlock on each other.
-async fn lock_fingerprints(
-    tx: &mut Transaction<'static, Postgres>,
-    batch: &[Vec<NewItem>],
-) -> Result<()> {
+async fn lock_fingerprints(conn: &mut PgConnection, batch: &[Vec<NewItem>]) -> Result<()> {
     let mut keys: Vec<String> = batch
         .iter()
         .flatten()
@@ -251,7 +269,7 @@ async fn lock_fingerprints(
         "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM UNNEST($1::text[]) WITH ORDINALITY AS t(k, n) ORDER BY n",
     )
     .bind(&keys)
-    .execute(&mut **tx)
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }
