@@ -102,7 +102,7 @@ pub fn build_event(
         user_key: summary.user_key,
         tags: summary.tags,
         payload: crate::store::payload::encode(&data),
-        grouping: grouping_info,
+        grouping: grouping_info.as_ref().map(crate::store::payload::encode),
         hashes,
     })
 }

@@ -484,11 +484,13 @@ impl Store {
     pub async fn issue_hashes(&self, issue_id: i64) -> Result<Vec<HashRow>> {
         Ok(sqlx::query_as(
             "WITH recent AS (
-                SELECT event_id, grouping, received_at, id FROM event WHERE issue_id = $1
+                SELECT event_id, hashes, grouping, received_at, id FROM event WHERE issue_id = $1
                  ORDER BY received_at DESC, id DESC LIMIT $2),
              latest AS (
                 SELECT DISTINCT ON (h.hash) h.hash, r.event_id
-                  FROM recent r, jsonb_array_elements_text(COALESCE(r.grouping->'hashes', '[]')) AS h(hash)
+                  FROM recent r,
+                       unnest(COALESCE(r.hashes, ARRAY(SELECT jsonb_array_elements_text(
+                           COALESCE(r.grouping->'hashes', '[]'))))) AS h(hash)
                  ORDER BY h.hash, r.received_at DESC, r.id DESC)
              SELECT ih.hash, l.event_id AS latest_event_id
                FROM issue_hash ih LEFT JOIN latest l ON l.hash = ih.hash

@@ -32,7 +32,7 @@ pub struct EventSummaryRow {
 
 const EVENT_COLUMNS: &str =
     "event_id, project_id, issue_id, event_type, \"timestamp\", received_at,
-    level, platform, release, environment, message, title, data, payload, grouping";
+    level, platform, release, environment, message, title, data, payload, grouping, grouping_z";
 
 /// An event row as stored: the payload compressed (`payload`), or as JSONB
 /// (`data`) for rows written before compression.
@@ -53,6 +53,7 @@ struct StoredEvent {
     data: Option<serde_json::Value>,
     payload: Option<Vec<u8>>,
     grouping: Option<serde_json::Value>,
+    grouping_z: Option<Vec<u8>>,
 }
 
 impl StoredEvent {
@@ -62,6 +63,12 @@ impl StoredEvent {
                 .map_err(|e| super::StoreError::Corrupt(format!("event {}: {e}", self.event_id)))?,
             (None, Some(data)) => data,
             (None, None) => serde_json::Value::Object(Default::default()),
+        };
+        let grouping = match self.grouping_z {
+            Some(bytes) => Some(super::payload::decode(&bytes).map_err(|e| {
+                super::StoreError::Corrupt(format!("grouping of event {}: {e}", self.event_id))
+            })?),
+            None => self.grouping,
         };
         Ok(EventRow {
             event_id: self.event_id,
@@ -77,7 +84,7 @@ impl StoredEvent {
             message: self.message,
             title: self.title,
             data,
-            grouping: self.grouping,
+            grouping,
         })
     }
 }

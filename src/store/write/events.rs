@@ -48,6 +48,13 @@ struct ExistingDelta<'a> {
     last_release: Option<&'a str>,
 }
 
+fn distinct(values: impl Iterator<Item = i64>) -> Vec<i64> {
+    let mut v: Vec<i64> = values.collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
 fn seen_at(e: &NewEvent) -> DateTime<Utc> {
     e.timestamp.max(e.received)
 }
@@ -61,11 +68,14 @@ pub(super) async fn write_events(
     let mut outcomes: Vec<Option<WriteOutcome>> = vec![None; events.len()];
 
     // Duplicates: SDK retries of stored events, and repeats inside the batch.
+    // Lookups take `= ANY` on each key column: one index scan whatever plan
+    // the prepared statement settles on (a join on UNNEST can turn into a
+    // sequential scan); pairs that only match across columns are harmless,
+    // the sets below only answer membership.
     let stored: HashSet<(i64, Uuid)> = sqlx::query_as(
-        "SELECT e.project_id, e.event_id FROM event e
-           JOIN UNNEST($1::int8[], $2::uuid[]) AS t(p, id) ON e.project_id = t.p AND e.event_id = t.id",
+        "SELECT project_id, event_id FROM event WHERE project_id = ANY($1) AND event_id = ANY($2)",
     )
-    .bind(events.iter().map(|e| e.project_id).collect::<Vec<_>>())
+    .bind(distinct(events.iter().map(|e| e.project_id)))
     .bind(events.iter().map(|e| e.event_id).collect::<Vec<_>>())
     .fetch_all(&mut *conn)
     .await?
@@ -95,10 +105,9 @@ pub(super) async fn write_events(
     let mut owner: HashMap<(i64, String), IssueRef> = HashMap::new();
     if !hash_values.is_empty() {
         let known: Vec<(i64, String, i64)> = sqlx::query_as(
-            "SELECT h.project_id, h.hash, h.issue_id FROM issue_hash h
-               JOIN UNNEST($1::int8[], $2::text[]) AS t(p, hash) ON h.project_id = t.p AND h.hash = t.hash",
+            "SELECT project_id, hash, issue_id FROM issue_hash WHERE project_id = ANY($1) AND hash = ANY($2)",
         )
-        .bind(&hash_projects)
+        .bind(distinct(hash_projects.iter().copied()))
         .bind(&hash_values)
         .fetch_all(&mut *conn)
         .await?;
@@ -183,10 +192,9 @@ pub(super) async fn write_events(
     let mut known_users: HashSet<(IssueRef, String)> = HashSet::new();
     if !user_keys.is_empty() {
         let rows: Vec<(i64, String)> = sqlx::query_as(
-            "SELECT u.issue_id, u.user_key FROM issue_user u
-               JOIN UNNEST($1::int8[], $2::text[]) AS t(i, k) ON u.issue_id = t.i AND u.user_key = t.k",
+            "SELECT issue_id, user_key FROM issue_user WHERE issue_id = ANY($1) AND user_key = ANY($2)",
         )
-        .bind(&user_issues)
+        .bind(distinct(user_issues.iter().copied()))
         .bind(&user_keys)
         .fetch_all(&mut *conn)
         .await?;
@@ -529,10 +537,14 @@ async fn insert_event_rows(
     sqlx::query(
         "INSERT INTO event (event_id, project_id, issue_id, event_type, \"timestamp\", received_at, level,
                             platform, release, environment, transaction, message, title, user_key, tags,
-                            payload, grouping)
-         SELECT * FROM UNNEST($1::uuid[], $2::int8[], $3::int8[], $4::text[], $5::timestamptz[],
-                              $6::timestamptz[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
-                              $12::text[], $13::text[], $14::text[], $15::jsonb[], $16::bytea[], $17::jsonb[])",
+                            payload, grouping_z, hashes)
+         SELECT id, p, i, et, ts, ra, lvl, pf, rel, env, tx, msg, title, uk, tags, payload, gz,
+                string_to_array(NULLIF(h, ''), ',')
+           FROM UNNEST($1::uuid[], $2::int8[], $3::int8[], $4::text[], $5::timestamptz[],
+                       $6::timestamptz[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
+                       $12::text[], $13::text[], $14::text[], $15::jsonb[], $16::bytea[], $17::bytea[],
+                       $18::text[])
+                AS t(id, p, i, et, ts, ra, lvl, pf, rel, env, tx, msg, title, uk, tags, payload, gz, h)",
     )
     .bind(rows.iter().map(|e| e.event_id).collect::<Vec<_>>())
     .bind(rows.iter().map(|e| e.project_id).collect::<Vec<_>>())
@@ -555,7 +567,9 @@ async fn insert_event_rows(
     .bind(rows.iter().map(|e| e.user_key.as_deref()).collect::<Vec<_>>())
     .bind(&tags)
     .bind(rows.iter().map(|e| e.payload.as_slice()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|e| e.grouping.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|e| e.grouping.as_deref()).collect::<Vec<_>>())
+    // Hashes are hex digests: a comma cannot occur in them.
+    .bind(rows.iter().map(|e| e.hashes.join(",")).collect::<Vec<_>>())
     .execute(&mut *conn)
     .await?;
 

@@ -35,7 +35,9 @@ pub struct NewEvent {
     pub tags: Vec<(String, String)>,
     /// The normalised event, compressed by `store::payload::encode`.
     pub payload: Vec<u8>,
-    pub grouping: Option<Value>,
+    /// The grouping info (config, hashes, variants), compressed like the
+    /// payload; None for transactions.
+    pub grouping: Option<Vec<u8>>,
     /// Grouping hashes, primary first. Empty for events that never form
     /// issues (transactions).
     pub hashes: Vec<String>,
