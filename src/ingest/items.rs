@@ -63,7 +63,10 @@ pub struct Converted {
 /// can never be written would fail the SDK's every retry.
 pub fn parse_json(payload: &[u8], client: Option<&str>) -> Result<Value, IngestError> {
     let mut value = parse_json_raw(payload, client)?;
-    strip_nul(&mut value);
+    // JSON can only spell U+0000 as an escape, so most payloads skip the walk.
+    if memchr::memmem::find(payload, b"\\u0000").is_some() {
+        strip_nul(&mut value);
+    }
     Ok(value)
 }
 
@@ -84,16 +87,12 @@ fn parse_json_raw(payload: &[u8], client: Option<&str>) -> Result<Value, IngestE
 }
 
 pub fn event_item(
-    mut raw: Value,
+    raw: Value,
     kind: ItemKind,
     event_id: Option<Uuid>,
     project: &ProjectContext,
     req: &RequestInfo,
 ) -> Result<NewItem, IngestError> {
-    // PostgreSQL TEXT and JSONB refuse U+0000. The columns derived from the
-    // payload (message, title, tags…) would otherwise fail the write on every
-    // retry, so it is replaced before anything is derived.
-    strip_nul(&mut raw);
     let ctx = req.normalize_context(kind, event_id, project);
     let event =
         build_event(project, raw, &ctx).map_err(|e| IngestError::invalid_event(e.to_string()))?;

@@ -40,13 +40,16 @@ impl ProjectContext {
 
 pub fn build_event(
     project: &ProjectContext,
-    raw: Value,
+    mut raw: Value,
     ctx: &NormalizeContext,
 ) -> Result<NewEvent, EventError> {
+    // PostgreSQL TEXT refuses U+0000. The columns derived from the payload
+    // (message, title, tags…) would otherwise fail the write on every retry,
+    // so it is replaced before anything is derived.
+    strip_nul(&mut raw);
     let normalized = event::normalize(raw, ctx)?;
     let mut data = normalized.data;
     let summary = normalized.summary;
-    strip_nul(&mut data);
 
     let is_transaction = summary.event_type == "transaction";
     let (hashes, title, culprit, metadata, grouping_info) = if is_transaction {

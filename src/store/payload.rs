@@ -5,6 +5,8 @@
 //! allocate without limit.
 
 use serde_json::Value;
+use std::cell::RefCell;
+use zstd::bulk::{Compressor, Decompressor};
 
 /// zstd level 3: about 3.5× on SDK events at a few tens of microseconds
 /// per event; higher levels cost several times the CPU for a few percent.
@@ -22,13 +24,26 @@ pub enum PayloadError {
     Json(#[from] serde_json::Error),
 }
 
+thread_local! {
+    // A zstd context holds about a megabyte of tables; making one per
+    // event cost more than compressing the event itself.
+    static COMPRESSOR: RefCell<Compressor<'static>> =
+        RefCell::new(Compressor::new(LEVEL).expect("zstd level 3 is valid"));
+    static DECOMPRESSOR: RefCell<Decompressor<'static>> =
+        RefCell::new(Decompressor::new().expect("zstd decompressor"));
+}
+
 pub fn encode(value: &Value) -> Vec<u8> {
     let json = serde_json::to_vec(value).expect("a JSON value always serialises");
-    zstd::bulk::compress(&json, LEVEL).expect("in-memory compression cannot fail")
+    COMPRESSOR
+        .with_borrow_mut(|c| c.compress(&json))
+        .expect("in-memory compression cannot fail")
 }
 
 pub fn decode(bytes: &[u8]) -> Result<Value, PayloadError> {
-    let json = zstd::bulk::decompress(bytes, MAX_DECODED).map_err(PayloadError::Decompress)?;
+    let json = DECOMPRESSOR
+        .with_borrow_mut(|d| d.decompress(bytes, MAX_DECODED))
+        .map_err(PayloadError::Decompress)?;
     Ok(serde_json::from_slice(&json)?)
 }
 

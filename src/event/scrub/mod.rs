@@ -7,6 +7,7 @@
 mod tests;
 
 use super::FILTERED;
+use aho_corasick::AhoCorasick;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -110,8 +111,22 @@ static URL_PASSWORD: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://[^:/?#@\s]*):([^@/?#\s]+)@").expect("static regex")
 });
 
+/// The default fields as one automaton: the scrubber asks about every key
+/// of every event, so matching must not allocate. `-` and `_` are equal in
+/// keys, which the automaton handles by holding both spellings.
+static DEFAULT_FIELDS: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    let spellings = DEFAULT_SENSITIVE_FIELDS
+        .iter()
+        .flat_map(|f| [f.to_string(), f.replace('_', "-")]);
+    AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .build(spellings)
+        .expect("static patterns")
+});
+
 struct Rules {
-    fields: Vec<String>,
+    defaults: bool,
+    extra: Vec<String>,
     safe: Vec<String>,
     values: bool,
 }
@@ -122,18 +137,14 @@ fn norm_key(k: &str) -> String {
 
 impl Rules {
     fn new(cfg: &ScrubConfig) -> Self {
-        let mut fields: Vec<String> = Vec::new();
-        if cfg.scrub_defaults {
-            fields.extend(DEFAULT_SENSITIVE_FIELDS.iter().map(|f| norm_key(f)));
-        }
-        fields.extend(
-            cfg.extra_fields
+        Rules {
+            defaults: cfg.scrub_defaults,
+            extra: cfg
+                .extra_fields
                 .iter()
                 .map(|f| norm_key(f.trim()))
-                .filter(|f| !f.is_empty()),
-        );
-        Rules {
-            fields,
+                .filter(|f| !f.is_empty())
+                .collect(),
             safe: cfg.safe_fields.iter().map(|f| norm_key(f.trim())).collect(),
             values: cfg.scrub_defaults,
         }
@@ -147,8 +158,14 @@ impl Rules {
         if self.is_safe(key) {
             return false;
         }
+        if self.defaults && DEFAULT_FIELDS.is_match(key) {
+            return true;
+        }
+        if self.extra.is_empty() {
+            return false;
+        }
         let k = norm_key(key);
-        self.fields.iter().any(|f| k.contains(f.as_str()))
+        self.extra.iter().any(|f| k.contains(f.as_str()))
     }
 }
 
