@@ -234,7 +234,10 @@ impl Store {
     pub async fn claim_alerts(&self, limit: i64, cooldown_secs: i64) -> Result<AlertClaim> {
         let mut tx = self.pool.begin().await?;
         // Fan new email rows out to the project's webhooks, once, in the
-        // same transaction: a crash undoes both.
+        // same transaction: a crash undoes both. Only fanned-out rows are
+        // claimed below: a row committed between the two statements, or
+        // locked by another process's fan-out, would otherwise be delivered
+        // by email and never reach the webhooks.
         sqlx::query(
             "WITH fresh AS (
                 SELECT id, project_id, issue_id, kind, created_at FROM alert_outbox
@@ -255,6 +258,7 @@ impl Store {
             "WITH due AS (
                 SELECT id FROM alert_outbox
                  WHERE status = 'pending' AND next_attempt_at <= now()
+                   AND (channel <> 'email' OR fanned_out)
                  ORDER BY id LIMIT $1
                  FOR UPDATE SKIP LOCKED)
              SELECT o.id, o.kind, o.attempts, o.channel, o.webhook_id,
