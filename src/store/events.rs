@@ -149,12 +149,18 @@ impl Store {
         event_id: uuid::Uuid,
     ) -> Result<[Option<uuid::Uuid>; 4]> {
         let row: Neighbours = sqlx::query_as(
-            "WITH cur AS (SELECT id, received_at FROM event WHERE issue_id = $1 AND event_id = $2)
+            // The row comparisons take the current event's key as plain
+            // parameters so they become index conditions, not filters.
+            "WITH cur AS (SELECT id, received_at FROM event
+                           WHERE project_id = (SELECT project_id FROM issue WHERE id = $1)
+                             AND event_id = $2 AND issue_id = $1)
              SELECT
                (SELECT event_id FROM event WHERE issue_id = $1 ORDER BY received_at, id LIMIT 1) AS oldest,
-               (SELECT e.event_id FROM event e, cur WHERE e.issue_id = $1 AND (e.received_at, e.id) < (cur.received_at, cur.id)
+               (SELECT e.event_id FROM event e WHERE e.issue_id = $1
+                   AND (e.received_at, e.id) < ((SELECT received_at FROM cur), (SELECT id FROM cur))
                  ORDER BY e.received_at DESC, e.id DESC LIMIT 1) AS older,
-               (SELECT e.event_id FROM event e, cur WHERE e.issue_id = $1 AND (e.received_at, e.id) > (cur.received_at, cur.id)
+               (SELECT e.event_id FROM event e WHERE e.issue_id = $1
+                   AND (e.received_at, e.id) > ((SELECT received_at FROM cur), (SELECT id FROM cur))
                  ORDER BY e.received_at, e.id LIMIT 1) AS newer,
                (SELECT event_id FROM event WHERE issue_id = $1 ORDER BY received_at DESC, id DESC LIMIT 1) AS latest",
         )
