@@ -2154,3 +2154,70 @@ fn templates_reference_no_external_host() {
     }
     assert!(checked > 10, "{checked} templates checked");
 }
+
+#[sqlx::test]
+async fn event_shows_release_and_environment_and_issue_page_merges_by_short_id(pool: PgPool) {
+    let app = start(pool.clone()).await;
+    let project = app.project("shop").await;
+    seed(&app, &project).await;
+    let mut again = error_event("TimeoutError", "gateway slow", "fetch");
+    again["release"] = json!("shop@1.2.0");
+    again["environment"] = json!("staging");
+    let r = app
+        .post_envelope(&project, event_envelope(&format!("{:032x}", 9), &again))
+        .await;
+    assert_eq!(r.status(), 200);
+    let cookie = app.login("admin@example.com", "pw-123456789").await;
+    let big = issue_id_of(&pool, "TimeoutError").await;
+    let small = issue_id_of(&pool, "PaymentDeclined").await;
+    let (_, page) = app.get_page(&format!("/issues/{big}"), &cookie).await;
+    assert!(page.contains("<span class=\"event-release\">shop@1.2.0</span>"));
+    assert!(page.contains("<span class=\"event-environment\">staging</span>"));
+
+    let (slug, number): (String, i64) = sqlx::query_as(
+        "SELECT p.slug, i.short_id FROM issue i JOIN project p ON p.id = i.project_id WHERE i.id = $1",
+    )
+    .bind(big)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let (_, page) = app.get_page(&format!("/issues/{small}"), &cookie).await;
+    assert!(page.contains("name=\"merge_with\""));
+    let csrf = csrf_of(&page);
+    let small_id = small.to_string();
+    let merge = |reference: String| {
+        let (csrf, small_id, cookie) = (csrf.clone(), small_id.clone(), cookie.clone());
+        let app = &app;
+        async move {
+            post_form(
+                app,
+                &cookie,
+                "/issues/bulk",
+                &[
+                    ("csrf", &csrf),
+                    ("action", "merge"),
+                    ("issue", &small_id),
+                    ("merge_with", &reference),
+                ],
+            )
+            .await
+        }
+    };
+    let r = merge(format!("{}-999", slug.to_uppercase())).await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("no issue"));
+    let r = merge(small.to_string()).await;
+    assert_eq!(r.status(), 400, "an issue cannot merge with itself");
+    let r = merge(format!("{}-{number}", slug.to_uppercase())).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], format!("/issues/{big}").as_str());
+    let left: Vec<(i64, i64)> = sqlx::query_as("SELECT id, times_seen FROM issue")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        left,
+        [(big, 3)],
+        "the issue with more events absorbs the other"
+    );
+}

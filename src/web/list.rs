@@ -462,17 +462,41 @@ async fn issue_events(
     })
 }
 
+/// The issue the detail page's merge form names, by short id (`SHOP-12`,
+/// in the project of the issue being merged) or numeric id.
+async fn issue_by_reference(
+    app: &AppState,
+    user: &CurrentUser,
+    ids: &[i64],
+    reference: &str,
+) -> WebResult<i64> {
+    if let Ok(id) = reference.trim_start_matches('#').parse::<i64>() {
+        return Ok(id);
+    }
+    let unknown = || WebError::BadRequest(format!("no issue {reference} in this project"));
+    let (slug, number) = reference.rsplit_once('-').ok_or_else(unknown)?;
+    let number = number.parse::<i64>().map_err(|_| unknown())?;
+    let first = *ids.first().ok_or_else(unknown)?;
+    let (_, project) = issue_for(app, user, first).await?;
+    app.store
+        .issue_id_by_short_id(&[project.id], slug, number)
+        .await?
+        .ok_or_else(unknown)
+}
+
 /// Bulk triage from the list's checkboxes. The form repeats `issue`, which
 /// serde's form decoding cannot collect, so the body is parsed by hand.
 async fn bulk(State(app): State<AppState>, user: CurrentUser, RawForm(body): RawForm) -> WebResult {
     let mut csrf = String::new();
     let mut action = String::new();
     let mut back = String::new();
+    let mut merge_with = String::new();
     let mut ids = Vec::new();
     for (k, v) in form_urlencoded::parse(&body) {
         match k.as_ref() {
             "csrf" => csrf = v.into_owned(),
             "action" => action = v.into_owned(),
+            "merge_with" => merge_with = v.trim().to_string(),
             "back" => back = v.into_owned(),
             "issue" => ids.push(
                 v.parse::<i64>()
@@ -491,6 +515,11 @@ async fn bulk(State(app): State<AppState>, user: CurrentUser, RawForm(body): Raw
         require_manager(&app, &user).await?;
     }
     if action == "merge" {
+        if !merge_with.is_empty() {
+            let other = issue_by_reference(&app, &user, &ids, &merge_with).await?;
+            ids.push(other);
+        }
+        ids.dedup();
         let mut issues = Vec::new();
         for id in &ids {
             issues.push(issue_for(&app, &user, *id).await?.0);

@@ -70,6 +70,8 @@ pub struct EventView {
     pub contexts: Vec<(String, Vec<(String, String)>)>,
     pub extra: Vec<(String, String)>,
     pub sdk: String,
+    pub release: String,
+    pub environment: String,
 }
 
 /// Shortens text to `MAX_TEXT` bytes (on a character boundary).
@@ -290,6 +292,8 @@ pub fn event_view(event_id: &str, data: &Value) -> EventView {
         contexts,
         extra: pairs(data.get("extra")),
         sdk,
+        release: text(data, "release"),
+        environment: text(data, "environment"),
     }
 }
 
