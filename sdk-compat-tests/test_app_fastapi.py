@@ -12,11 +12,12 @@ def service(module_snag):
         yield app
 
 
-@pytest.mark.feature("FastAPI: request, user, locals, breadcrumbs, transaction")
+@pytest.mark.feature("FastAPI: request, user, locals, breadcrumbs, transaction",
+                     "FastAPI: before_send scrubbing")
 def test_fastapi_error_shows_request_user_locals_and_breadcrumbs(module_snag, service):
     snag = module_snag
     r = service.post("/quote?campaign=spring", json={"sku": "plum", "quantity": 4},
-                     headers={"X-User": "bob", "X-Client-Version": "ios-5.1"})
+                     headers={"X-User": "bob", "X-Client-Version": "ios-5.1", "X-Loyalty-Card": "LOYAL-778899"})
     assert r.status_code == 500
     rows = snag.wait_for("SELECT id, title, level FROM issue WHERE culprit = '/quote'")
     assert len(rows) == 1, snag.query("SELECT title, culprit FROM issue")
@@ -30,6 +31,8 @@ def test_fastapi_error_shows_request_user_locals_and_breadcrumbs(module_snag, se
     assert request["data"] == {"sku": "plum", "quantity": 4}
     headers = {k.lower(): v for k, v in dict(request["headers"]).items()}
     assert headers["x-client-version"] == "ios-5.1"
+    assert headers["x-loyalty-card"] == "[removed by before_send]"
+    assert "LOYAL-778899" not in str(data) and "LOYAL-778899" not in markup
     assert data["user"]["email"] == "bob@example.com"
     assert data["transaction"] == "/quote"
     exc = data["exception"]["values"][-1]
