@@ -16,7 +16,7 @@ def frames_of(data):
     return data["exception"]["values"][-1]["stacktrace"]["frames"]
 
 
-@pytest.mark.feature("Flask: request, user, locals, breadcrumbs, transaction")
+@pytest.mark.feature("Flask: request, user, locals, SQL + log breadcrumbs, transaction")
 def test_flask_error_shows_request_user_locals_and_breadcrumbs(module_snag, shop):
     snag = module_snag
     r = shop.post("/cart/plum?ref=newsletter", json={"quantity": 2}, headers={"X-User": "alice", "X-Shop-Region": "eu-west"})
@@ -44,10 +44,12 @@ def test_flask_error_shows_request_user_locals_and_breadcrumbs(module_snag, shop
     assert helper["in_app"] and "warehouse" in helper["vars"] and helper["vars"]["sku"] == "'plum'"
     crumbs = [b.get("message", "") for b in data["breadcrumbs"]["values"]]
     assert "looking up stock for plum" in crumbs
+    assert any(b.get("category") == "query" and "FROM stock WHERE sku" in b.get("message", "")
+               for b in data["breadcrumbs"]["values"]), crumbs
 
     shown = text_of(markup)
     for expected in ("KeyError", "/cart/<sku>", "load_inventory", "add_to_cart", "return warehouse[sku]",
-                     "looking up stock for plum", "alice@example.com", "eu-west", "POST", "newsletter",
+                     "looking up stock for plum", "FROM stock WHERE sku", "alice@example.com", "eu-west", "POST", "newsletter",
                      "warehouse"):
         assert expected in shown, expected
 

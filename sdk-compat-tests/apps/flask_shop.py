@@ -4,8 +4,10 @@ under either SDK, as during a migration from raven."""
 
 import logging
 import os
+import tempfile
 
 import sentry_sdk
+import sqlalchemy
 from flask import Flask, jsonify, request
 from sentry_sdk.integrations.flask import FlaskIntegration
 
@@ -41,12 +43,18 @@ if RAVEN:
     Sentry(app, client=Client(os.environ["SENTRY_DSN"], release=os.environ.get("RELEASE", "flask-shop@1.0"),
                               environment="production", include_paths=["__main__"]), logging=False)
 log = logging.getLogger("shop.inventory")
-STOCK = {"apple": 3, "pear": 0}
+# The stock table, through SQLAlchemy, so the SDK records SQL breadcrumbs.
+engine = sqlalchemy.create_engine("sqlite:///" + os.path.join(tempfile.mkdtemp(), "stock.sqlite3"))
+with engine.begin() as db:
+    db.execute(sqlalchemy.text("CREATE TABLE stock (sku TEXT PRIMARY KEY, quantity INTEGER)"))
+    db.execute(sqlalchemy.text("INSERT INTO stock VALUES ('apple', 3), ('pear', 0)"))
 
 
 def load_inventory(sku):
     log.warning("looking up stock for %s", sku)
-    warehouse = dict(STOCK)
+    with engine.connect() as db:
+        rows = db.execute(sqlalchemy.text("SELECT sku, quantity FROM stock WHERE sku = :sku"), {"sku": sku})
+        warehouse = dict(rows.all())
     return warehouse[sku]  # KeyError for an unknown SKU
 
 
